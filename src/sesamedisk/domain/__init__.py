@@ -1,0 +1,1 @@
+"""Pure model and algorithms: no I/O, no frameworks."""

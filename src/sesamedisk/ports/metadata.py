@@ -1,0 +1,134 @@
+"""The metadata ports: a unit of work over repositories of users, tokens and libraries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Protocol, Self
+
+from sesamedisk.domain.objects import EncryptionInfo
+from sesamedisk.domain.records import ApiToken, Library, RepoToken, User
+
+
+class UserRepository(Protocol):
+    """Accounts."""
+
+    def add(self, *, email: str, password_hash: str, is_admin: bool, now: int) -> User:
+        """Create a user; AlreadyExists if the (case-folded) email is taken."""
+        ...
+
+    def get(self, user_id: int) -> User | None:
+        """The user with this id."""
+        ...
+
+    def get_by_email(self, email: str) -> User | None:
+        """The user with this email, compared case-insensitively."""
+        ...
+
+    def list(self) -> Sequence[User]:
+        """All users, oldest first."""
+        ...
+
+    def count(self) -> int:
+        """How many users exist."""
+        ...
+
+    def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        """Replace a user's password hash (rehash on login, password change)."""
+        ...
+
+
+class ApiTokenRepository(Protocol):
+    """api2 tokens."""
+
+    def add(self, token: ApiToken) -> None:
+        """Store a new token."""
+        ...
+
+    def get(self, token: str) -> ApiToken | None:
+        """The token record, if the token exists."""
+        ...
+
+    def delete(self, token: str) -> None:
+        """Revoke a token."""
+        ...
+
+
+class RepoTokenRepository(Protocol):
+    """Sync tokens bound to (library, user)."""
+
+    def add(self, token: RepoToken) -> None:
+        """Store a new token."""
+        ...
+
+    def get(self, token: str) -> RepoToken | None:
+        """The token record, if the token exists."""
+        ...
+
+    def delete_for_library(self, library_id: str) -> None:
+        """Revoke every token of a library."""
+        ...
+
+
+class LibraryRepository(Protocol):
+    """Libraries and their branch head (one branch, "master", per library)."""
+
+    def add(self, library: Library) -> None:
+        """Store a new library with its initial head; AlreadyExists if the id is taken."""
+        ...
+
+    def get(self, library_id: str, *, include_deleted: bool = False) -> Library | None:
+        """The library; a deleted one only with include_deleted."""
+        ...
+
+    def list_owned(self, owner_id: int) -> Sequence[Library]:
+        """The live libraries a user owns, by name."""
+        ...
+
+    def list_all(self, *, include_deleted: bool = False) -> Sequence[Library]:
+        """Every library (admin, fsck)."""
+        ...
+
+    def heads(self, library_ids: Sequence[str]) -> dict[str, str]:
+        """Head commit of each live library among `library_ids` (missing/deleted left out)."""
+        ...
+
+    def advance_head(self, library_id: str, *, expected: str, new: str, now: int) -> bool:
+        """Compare-and-swap the head from `expected` to `new`; False if it had moved."""
+        ...
+
+    def update_info(self, library_id: str, *, name: str, description: str, now: int) -> None:
+        """Rename or re-describe a library."""
+        ...
+
+    def mark_deleted(self, library_id: str, *, now: int) -> None:
+        """Soft-delete a library: sync clients then get 444 and unsync it."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One metadata transaction; leaving the `with` block without commit() rolls back."""
+
+    users: UserRepository
+    api_tokens: ApiTokenRepository
+    repo_tokens: RepoTokenRepository
+    libraries: LibraryRepository
+
+    def __enter__(self) -> Self:
+        """Begin the transaction."""
+        ...
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        """Roll back unless committed."""
+        ...
+
+    def commit(self) -> None:
+        """Make the transaction's changes durable."""
+        ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+"""Builds a fresh UnitOfWork for each use case."""
+
+__all__ = ["EncryptionInfo", "UnitOfWork", "UnitOfWorkFactory"]
