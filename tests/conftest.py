@@ -3,4 +3,7 @@
 pytest_plugins = [
     "tests.plugins.peers",
     "tests.plugins.database",
+    "tests.plugins.app",
+    "tests.plugins.server",
+    "tests.plugins.seafcli",
 ]

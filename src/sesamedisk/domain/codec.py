@@ -94,6 +94,10 @@ def decompress(raw: bytes) -> bytes:
         text = inflater.decompress(raw, MAX_FS_OBJECT_BYTES)
         if inflater.unconsumed_tail:
             raise InvalidRequest("fs object is too large")
+        if not inflater.eof:
+            raise InvalidRequest("fs object zlib stream is truncated")
+        if inflater.unused_data:
+            raise InvalidRequest("fs object has bytes after its zlib stream")
     except zlib.error as exc:
         raise InvalidRequest(f"fs object is not a zlib stream: {exc}") from exc
     return text
@@ -137,7 +141,7 @@ def decode_fs_json(text: bytes) -> FsObject:
     """Parse the JSON text of a version-1 fs object."""
     try:
         value = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidRequest("fs object is not valid JSON") from exc
     _require(isinstance(value, dict), "fs object must be a JSON object")
     kind = value.get("type")
@@ -174,12 +178,15 @@ def commit_id(*, root_id: str, creator: str, creator_name: str | None, descripti
               ctime: int) -> str:
     """Seafile's commit id: SHA-1 over root, creator, [creator_name], description, ctime."""
     h = hashlib.sha1()
-    h.update(root_id.encode("ascii") + b"\0")
-    h.update(creator.encode("ascii") + b"\0")
-    if creator_name is not None:
-        h.update(creator_name.encode("utf-8") + b"\0")
-    h.update(description.encode("utf-8") + b"\0")
-    h.update(struct.pack(">q", ctime))
+    try:
+        h.update(root_id.encode("ascii") + b"\0")
+        h.update(creator.encode("ascii") + b"\0")
+        if creator_name is not None:
+            h.update(creator_name.encode("utf-8") + b"\0")
+        h.update(description.encode("utf-8") + b"\0")
+        h.update(struct.pack(">q", ctime))
+    except (UnicodeEncodeError, struct.error) as exc:
+        raise InvalidRequest(f"commit fields cannot be hashed: {exc}") from exc
     return h.hexdigest()
 
 
@@ -246,6 +253,9 @@ def _decode_encryption(value: Mapping[str, Any]) -> EncryptionInfo | None:
     salt = value.get("salt", "")
     _require(isinstance(magic, str) and isinstance(key, str) and isinstance(salt, str),
              "commit encryption fields must be strings")
+    assert isinstance(magic, str)
+    assert isinstance(key, str)
+    assert isinstance(salt, str)
     _require(version < 2 or (len(magic) == 64 and len(key) == 96),
              "commit magic/key have the wrong length")
     return EncryptionInfo(enc_version=version, magic=magic, random_key=key, salt=salt)
@@ -255,7 +265,7 @@ def decode_commit(raw: bytes) -> Commit:
     """Parse commit JSON and validate it as the Seafile client does."""
     try:
         value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidRequest("commit is not valid JSON") from exc
     _require(isinstance(value, dict), "commit must be a JSON object")
     _require(is_object_id(value.get("commit_id")), "commit_id is invalid")

@@ -44,7 +44,8 @@ class DirObject:
     @staticmethod
     def of(dirents: list[Dirent] | tuple[Dirent, ...]) -> DirObject:
         """Build a directory from dirents in any order."""
-        return DirObject(tuple(sorted(dirents, key=lambda d: dirent_sort_key(d.name), reverse=True)))
+        return DirObject(tuple(sorted(dirents, key=lambda d: dirent_sort_key(d.name),
+                                      reverse=True)))
 
     def get(self, name: str) -> Dirent | None:
         """The entry called `name`, if any."""

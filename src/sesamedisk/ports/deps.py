@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -10,9 +11,11 @@ from sesamedisk.ports.objects import ObjectStore
 
 
 def _wall_clock() -> int:
-    import time
-
     return int(time.time())
+
+
+def _nothing_to_close() -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -22,3 +25,5 @@ class Deps:
     uow: UnitOfWorkFactory
     objects: ObjectStore
     clock: Callable[[], int] = field(default=_wall_clock)
+    close: Callable[[], None] = field(default=_nothing_to_close)
+    """Releases database connections and other resources when the process is done."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 
 class ObjectKind(StrEnum):
@@ -22,6 +22,7 @@ class ObjectStore(Protocol):
     - `put` is atomic (never a half-written object visible, also after a crash) and
       idempotent; putting different bytes under an existing key keeps the first bytes.
     - `get` returns exactly what was put, or raises ObjectNotFound.
+    - `open_read` streams the same bytes `get` returns; the caller closes the stream.
     - The store does not check ids against content; `verifying` callers do that.
     """
 
@@ -31,6 +32,10 @@ class ObjectStore(Protocol):
 
     def get(self, kind: ObjectKind, scope: str, object_id: str) -> bytes:
         """The bytes stored under the key; ObjectNotFound if absent."""
+        ...
+
+    def open_read(self, kind: ObjectKind, scope: str, object_id: str) -> BinaryIO:
+        """A readable stream of the stored bytes (caller closes it); ObjectNotFound if absent."""
         ...
 
     def exists(self, kind: ObjectKind, scope: str, object_id: str) -> bool:

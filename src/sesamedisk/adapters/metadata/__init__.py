@@ -1,0 +1,1 @@
+"""The SQL metadata adapter: users, tokens and libraries on SQLite or PostgreSQL."""

@@ -1,0 +1,1 @@
+"""ObjectStore adapters: local filesystem, in-memory, and the verifying decorator."""

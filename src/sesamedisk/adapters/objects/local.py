@@ -1,0 +1,383 @@
+"""ObjectStore on a local POSIX filesystem: one file per object, published atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import secrets
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from sesamedisk.errors import InvalidRequest, ObjectNotFound, Unavailable
+from sesamedisk.ports.objects import ObjectKind
+
+TEMP_PREFIX = ".tmp-"
+"""Name prefix of in-flight writes; never listed as objects, removed by `sweep_temp`."""
+TRASH_PREFIX = ".trash-"
+"""Name prefix of a scope directory being deleted; removed by `delete_scope`/`sweep_temp`."""
+
+_SCOPE = re.compile(r"[0-9a-f-]{36}")
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}")
+_STORAGE_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+_NO_HARD_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS})
+_FILE_MODE = 0o640
+_DIR_MODE = 0o750
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+_READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC
+_DIR_FLAGS = os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_DIRECTORY", 0)
+_CREATE_ATTEMPTS = 3
+
+
+def validate_kind(kind: object) -> ObjectKind:
+    """Return `kind` as an ObjectKind, or raise InvalidRequest."""
+    if isinstance(kind, str):
+        with contextlib.suppress(ValueError):
+            return ObjectKind(kind)
+    raise InvalidRequest("invalid object kind")
+
+
+def validate_scope(scope: object) -> str:
+    """Return `scope` if it looks like a library id ([0-9a-f-]{36}), else raise InvalidRequest."""
+    if not isinstance(scope, str) or _SCOPE.fullmatch(scope) is None:
+        raise InvalidRequest("invalid object scope: expected a library id")
+    return scope
+
+
+def validate_object_id(object_id: object) -> str:
+    """Return `object_id` if it is 40 lower-case hex characters, else raise InvalidRequest."""
+    if not isinstance(object_id, str) or _OBJECT_ID.fullmatch(object_id) is None:
+        raise InvalidRequest("invalid object id: expected 40 lower-case hex characters")
+    return object_id
+
+
+def validate_key(kind: object, scope: object, object_id: object) -> ObjectKind:
+    """Validate a whole (kind, scope, id) key; return the kind as an ObjectKind."""
+    checked = validate_kind(kind)
+    validate_scope(scope)
+    validate_object_id(object_id)
+    return checked
+
+
+def _unavailable(exc: OSError, action: str, what: str) -> Unavailable:
+    """Translate an OSError into Unavailable; a full disk or quota says so explicitly."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in _STORAGE_FULL:
+        return Unavailable(f"storage is full: cannot {action} {what} ({reason})")
+    return Unavailable(f"object store cannot {action} {what}: {reason}")
+
+
+def _list_dir(path: str) -> list[str]:
+    """Entry names of a directory; empty when it does not exist."""
+    try:
+        return os.listdir(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _fsync_dir(path: str) -> None:
+    """Make a directory's entries durable."""
+    fd = os.open(path, _DIR_FLAGS)
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:  # some filesystems cannot fsync directories
+            raise
+    finally:
+        os.close(fd)
+
+
+def _remove_tree(path: str) -> None:
+    """Delete a directory tree, tolerating entries that vanish concurrently."""
+    for dirpath, dirnames, filenames in os.walk(path, topdown=False):
+        for name in filenames:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(dirpath, name))
+        for name in dirnames:
+            with contextlib.suppress(FileNotFoundError):
+                os.rmdir(os.path.join(dirpath, name))
+    with contextlib.suppress(FileNotFoundError):
+        os.rmdir(path)
+
+
+def _ids_under(kind_dir: str) -> Iterator[str]:
+    """Object ids stored below root/<scope>/<kind>, skipping temp files and strays."""
+    for prefix in _list_dir(kind_dir):
+        if len(prefix) != 2:
+            continue
+        for name in _list_dir(os.path.join(kind_dir, prefix)):
+            object_id = prefix + name
+            if _OBJECT_ID.fullmatch(object_id) is not None:
+                yield object_id
+
+
+class LocalObjectStore:
+    """Objects as files at root/<scope>/<kind>/<id[:2]>/<id[2:]>, write-once and crash-safe.
+
+    A put writes a uniquely named temp file next to the final name, fsyncs it, then
+    hard-links it onto the final name (which never replaces an existing object) and fsyncs
+    the directory. A crash therefore leaves at most a `.tmp-` file, never a partial object;
+    `sweep_temp` removes such leftovers.
+    """
+
+    def __init__(self, root: Path | str) -> None:
+        self._root = os.path.abspath(os.fspath(root))
+        self._use_links = True
+        try:
+            if not os.path.isdir(self._root):
+                os.makedirs(self._root, _DIR_MODE, exist_ok=True)
+                _fsync_dir(os.path.dirname(self._root))
+        except OSError as exc:
+            raise _unavailable(exc, "create", "its root directory") from exc
+
+    @property
+    def root(self) -> Path:
+        """The directory holding every object."""
+        return Path(self._root)
+
+    def _kind_dir(self, kind: ObjectKind, scope: str) -> str:
+        return os.path.join(self._root, scope, kind.value)
+
+    def _path(self, kind: ObjectKind, scope: str, object_id: str) -> str:
+        return os.path.join(self._root, scope, kind.value, object_id[:2], object_id[2:])
+
+    def put(self, kind: ObjectKind, scope: str, object_id: str, data: bytes) -> None:
+        """Store `data` atomically and durably; a key that already exists keeps its bytes."""
+        checked = validate_key(kind, scope, object_id)
+        directory = os.path.join(self._root, scope, checked.value, object_id[:2])
+        final = os.path.join(directory, object_id[2:])
+        what = f"{checked.value}/{scope}/{object_id}"
+        temp: str | None = None
+        try:
+            if os.path.exists(final):
+                return
+            temp = os.path.join(directory, f"{TEMP_PREFIX}{object_id[2:]}.{secrets.token_hex(8)}")
+            fd, created = self._create(temp, scope, checked, object_id[:2])
+            try:
+                view = memoryview(data)
+                written = os.write(fd, view)
+                while written < len(view):  # short writes are legal, if rare on files
+                    written += os.write(fd, view[written:])
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._publish(temp, final)
+            temp = None
+            _fsync_dir(directory)
+            for path in reversed(created):
+                _fsync_dir(os.path.dirname(path))
+        except OSError as exc:
+            if temp is not None:
+                with contextlib.suppress(OSError):  # else sweep_temp will get it
+                    os.unlink(temp)
+            raise _unavailable(exc, "store", what) from exc
+
+    def _create(self, temp: str, scope: str, kind: ObjectKind,
+                prefix: str) -> tuple[int, list[str]]:
+        """Open a new temp file, creating missing directories; return (fd, created dirs)."""
+        created: list[str] = []
+        attempt = 1
+        while True:
+            try:
+                return os.open(temp, _CREATE_FLAGS, _FILE_MODE), created
+            except FileNotFoundError:
+                if attempt >= _CREATE_ATTEMPTS:  # directories keep vanishing (delete_scope)
+                    raise
+                attempt += 1
+            path = self._root
+            for part in (scope, kind.value, prefix):
+                path = os.path.join(path, part)
+                try:
+                    os.mkdir(path, _DIR_MODE)
+                except FileExistsError:
+                    continue
+                created.append(path)
+
+    def _publish(self, temp: str, final: str) -> None:
+        """Give the finished temp file its final name without replacing an existing object."""
+        if self._use_links:
+            try:
+                os.link(temp, final)
+            except FileExistsError:
+                pass  # a concurrent put won; its bytes stay
+            except OSError as exc:
+                if exc.errno not in _NO_HARD_LINKS:
+                    raise
+                self._use_links = False
+            if self._use_links:
+                os.unlink(temp)
+                return
+        # Without hard links there is no portable no-replace rename; the check narrows the
+        # window in which a racing put with different bytes could replace the first ones.
+        if os.path.exists(final):
+            os.unlink(temp)
+            return
+        os.rename(temp, final)
+
+    def get(self, kind: ObjectKind, scope: str, object_id: str) -> bytes:
+        """The stored bytes, read with one read call; ObjectNotFound if absent."""
+        checked = validate_key(kind, scope, object_id)
+        what = f"{checked.value}/{scope}/{object_id}"
+        try:
+            fd = os.open(self._path(checked, scope, object_id), _READ_FLAGS)
+        except FileNotFoundError:
+            raise ObjectNotFound(f"object {what} is not stored") from None
+        except OSError as exc:
+            raise _unavailable(exc, "read", what) from exc
+        try:
+            size = os.fstat(fd).st_size
+            data = os.read(fd, size)
+            if len(data) == size:
+                return data
+            chunks = [data]
+            got = len(data)
+            while got < size:
+                chunk = os.read(fd, size - got)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                got += len(chunk)
+            return b"".join(chunks)
+        except OSError as exc:
+            raise _unavailable(exc, "read", what) from exc
+        finally:
+            os.close(fd)
+
+    def open_read(self, kind: ObjectKind, scope: str, object_id: str) -> BinaryIO:
+        """A buffered binary stream of the stored bytes; ObjectNotFound if absent."""
+        checked = validate_key(kind, scope, object_id)
+        what = f"{checked.value}/{scope}/{object_id}"
+        try:
+            return open(self._path(checked, scope, object_id), "rb")
+        except FileNotFoundError:
+            raise ObjectNotFound(f"object {what} is not stored") from None
+        except OSError as exc:
+            raise _unavailable(exc, "read", what) from exc
+
+    def _stat_size(self, kind: ObjectKind, scope: str, object_id: str) -> int | None:
+        try:
+            return os.stat(self._path(kind, scope, object_id)).st_size
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise _unavailable(exc, "stat", f"{kind.value}/{scope}/{object_id}") from exc
+
+    def exists(self, kind: ObjectKind, scope: str, object_id: str) -> bool:
+        """True when the key holds an object."""
+        checked = validate_key(kind, scope, object_id)
+        return self._stat_size(checked, scope, object_id) is not None
+
+    def missing(self, kind: ObjectKind, scope: str, object_ids: Iterable[str]) -> list[str]:
+        """The ids among `object_ids` that are not stored, in input order, without repeats."""
+        checked = validate_kind(kind)
+        validate_scope(scope)
+        seen: set[str] = set()
+        absent: list[str] = []
+        for object_id in object_ids:
+            if object_id in seen:
+                continue
+            seen.add(validate_object_id(object_id))
+            if self._stat_size(checked, scope, object_id) is None:
+                absent.append(object_id)
+        return absent
+
+    def size(self, kind: ObjectKind, scope: str, object_id: str) -> int:
+        """Stored size in bytes; ObjectNotFound if absent."""
+        checked = validate_key(kind, scope, object_id)
+        size = self._stat_size(checked, scope, object_id)
+        if size is None:
+            raise ObjectNotFound(f"object {checked.value}/{scope}/{object_id} is not stored")
+        return size
+
+    def delete(self, kind: ObjectKind, scope: str, object_id: str) -> None:
+        """Remove the object if present."""
+        checked = validate_key(kind, scope, object_id)
+        try:
+            os.unlink(self._path(checked, scope, object_id))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise _unavailable(exc, "delete", f"{checked.value}/{scope}/{object_id}") from exc
+
+    def iter_ids(self, kind: ObjectKind, scope: str) -> Iterator[str]:
+        """Every id stored for (kind, scope), in no particular order; temp files are skipped."""
+        checked = validate_kind(kind)
+        validate_scope(scope)
+        return self._guarded(_ids_under(self._kind_dir(checked, scope)), f"list {scope}")
+
+    def iter_scopes(self) -> Iterator[str]:
+        """Every scope that holds at least one object."""
+        return self._guarded(self._scopes(), "list scopes")
+
+    def _scopes(self) -> Iterator[str]:
+        for name in _list_dir(self._root):
+            if _SCOPE.fullmatch(name) is None:
+                continue
+            if any(next(_ids_under(self._kind_dir(k, name)), None) is not None
+                   for k in ObjectKind):
+                yield name
+
+    @staticmethod
+    def _guarded(items: Iterator[str], action: str) -> Iterator[str]:
+        try:
+            yield from items
+        except OSError as exc:
+            raise _unavailable(exc, action, "objects") from exc
+
+    def delete_scope(self, scope: str) -> None:
+        """Remove every object of a scope: rename it out of sight, then delete the tree."""
+        validate_scope(scope)
+        source = os.path.join(self._root, scope)
+        trash = os.path.join(self._root, f"{TRASH_PREFIX}{scope}.{secrets.token_hex(8)}")
+        try:
+            os.rename(source, trash)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise _unavailable(exc, "delete", f"scope {scope}") from exc
+        try:
+            _remove_tree(trash)
+        except OSError as exc:  # the scope is already gone; sweep_temp finishes the job
+            raise _unavailable(exc, "delete", f"scope {scope}") from exc
+
+    def sweep_temp(self, older_than_seconds: float = 3600.0) -> int:
+        """Remove temp files of crashed writes older than the age given, and deleted scopes.
+
+        Returns how many temp files and trash directories were removed. Keep the age well
+        above the longest put so that writes in flight (in any process) are left alone.
+        """
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        try:
+            for name in _list_dir(self._root):
+                scope_dir = os.path.join(self._root, name)
+                if name.startswith(TRASH_PREFIX):
+                    _remove_tree(scope_dir)
+                    removed += 1
+                    continue
+                if _SCOPE.fullmatch(name) is None:
+                    continue
+                for kind in ObjectKind:
+                    kind_dir = os.path.join(scope_dir, kind.value)
+                    for prefix in _list_dir(kind_dir):
+                        prefix_dir = os.path.join(kind_dir, prefix)
+                        for entry in _list_dir(prefix_dir):
+                            if entry.startswith(TEMP_PREFIX) and self._unlink_if_older(
+                                    os.path.join(prefix_dir, entry), cutoff):
+                                removed += 1
+        except OSError as exc:
+            raise _unavailable(exc, "sweep", "temp files") from exc
+        return removed
+
+    @staticmethod
+    def _unlink_if_older(path: str, cutoff: float) -> bool:
+        try:
+            if os.lstat(path).st_mtime >= cutoff:
+                return False
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+        return True

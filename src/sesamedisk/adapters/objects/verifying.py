@@ -1,0 +1,190 @@
+"""ObjectStore decorator that checks every object against its id on the way in and out."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import struct
+import zlib
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, BinaryIO
+
+from sesamedisk.domain.codec import MAX_FS_OBJECT_BYTES, sha1_hex, verify_commit
+from sesamedisk.errors import Corrupted, InvalidRequest
+from sesamedisk.ports.objects import ObjectKind, ObjectStore
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+# verify_commit can fail on hostile input with more than InvalidRequest (e.g. a ctime too
+# large for struct.pack, a creator that is not ASCII, JSON nested too deeply).
+_UNDECODABLE = (InvalidRequest, ValueError, struct.error, RecursionError)
+
+
+def _inflate_complete(raw: bytes) -> bytes | None:
+    """Inflate a stored fs object; None unless it is exactly one complete zlib stream.
+
+    Like codec.decompress (same size limit) but stricter: codec.decompress also accepts a
+    truncated stream or trailing bytes, which would let altered bytes pass as the object
+    and which the Seafile client refuses to inflate.
+    """
+    inflater = zlib.decompressobj()
+    try:
+        text = inflater.decompress(raw, MAX_FS_OBJECT_BYTES)
+    except zlib.error:
+        return None
+    if inflater.unconsumed_tail or not inflater.eof or inflater.unused_data:
+        return None
+    return text
+
+
+def _kind(kind: object) -> ObjectKind:
+    if isinstance(kind, str):
+        with contextlib.suppress(ValueError):
+            return ObjectKind(kind)
+    raise InvalidRequest("invalid object kind")
+
+
+def content_matches(kind: ObjectKind, object_id: str, data: bytes) -> bool:
+    """True when `data` is the object `object_id` of `kind`.
+
+    blocks: sha1(data); fs: sha1 of the JSON inflated from one complete zlib stream;
+    commits: the commit parses, names `object_id` as its commit_id, and the id recomputed
+    from its fields equals it (fields outside Seafile's commit id are not covered).
+    """
+    checked = _kind(kind)
+    if checked is ObjectKind.BLOCK:
+        return sha1_hex(data) == object_id
+    if checked is ObjectKind.FS:
+        text = _inflate_complete(data)
+        return text is not None and sha1_hex(text) == object_id
+    try:
+        verify_commit(object_id, data)
+    except _UNDECODABLE:
+        return False
+    return True
+
+
+def _mismatch(kind: ObjectKind, scope: str, object_id: str) -> str:
+    return f"stored object {_kind(kind).value}/{scope}/{object_id} does not match its id"
+
+
+class _VerifiedBlockStream(io.RawIOBase):
+    """Raw stream over a block that checks its SHA-1 in the read delivering the last byte.
+
+    A consumer that reads the stream to the end therefore gets either exactly the stored
+    block or Corrupted, never a complete wrong block.
+    """
+
+    def __init__(self, raw: BinaryIO, expected_size: int, object_id: str, error: str) -> None:
+        super().__init__()
+        self._raw = raw
+        self._remaining = expected_size
+        self._hash = hashlib.sha1()
+        self._error = error
+        self._id = object_id
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        view = memoryview(buffer).cast("B")
+        if not len(view):
+            return 0
+        if self._remaining == 0:
+            if self._raw.read(1):
+                raise Corrupted(self._error)  # longer than its stat size said: changed under us
+            return 0
+        chunk = self._raw.read(min(len(view), self._remaining))
+        if not chunk:
+            raise Corrupted(self._error)  # shorter than its size
+        self._hash.update(chunk)
+        self._remaining -= len(chunk)
+        if self._remaining == 0 and self._hash.hexdigest() != self._id:
+            raise Corrupted(self._error)
+        view[: len(chunk)] = chunk
+        return len(chunk)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+class VerifyingObjectStore:
+    """Wraps any ObjectStore: nothing mismatching its id gets in, corruption never gets out.
+
+    `put` raises InvalidRequest for bytes that do not match the id; `get`, `open_read` and
+    `verify` raise Corrupted for stored bytes that do not. Everything else is delegated.
+    """
+
+    def __init__(self, inner: ObjectStore) -> None:
+        self._inner = inner
+
+    @property
+    def inner(self) -> ObjectStore:
+        """The wrapped store."""
+        return self._inner
+
+    def put(self, kind: ObjectKind, scope: str, object_id: str, data: bytes) -> None:
+        """Store `data` after checking it is the object `object_id`; InvalidRequest if not."""
+        if not content_matches(kind, object_id, data):
+            raise InvalidRequest(f"{_kind(kind).value} object {object_id} does not match "
+                                 "its content")
+        self._inner.put(kind, scope, object_id, data)
+
+    def get(self, kind: ObjectKind, scope: str, object_id: str) -> bytes:
+        """The stored bytes, checked; ObjectNotFound if absent, Corrupted if they mismatch."""
+        data = self._inner.get(kind, scope, object_id)
+        if not content_matches(kind, object_id, data):
+            raise Corrupted(_mismatch(kind, scope, object_id))
+        return data
+
+    def verify(self, kind: ObjectKind, scope: str, object_id: str) -> None:
+        """Check one stored object (for fsck); ObjectNotFound if absent, Corrupted if bad."""
+        self.get(kind, scope, object_id)
+
+    def open_read(self, kind: ObjectKind, scope: str, object_id: str) -> BinaryIO:
+        """A checked stream: blocks are hashed while streamed, fs and commits read whole.
+
+        For blocks, Corrupted is raised by the read that would deliver the last byte.
+        """
+        if _kind(kind) is not ObjectKind.BLOCK:
+            return io.BytesIO(self.get(kind, scope, object_id))
+        raw = self._inner.open_read(kind, scope, object_id)
+        try:
+            size = self._inner.size(kind, scope, object_id)
+        except BaseException:
+            raw.close()
+            raise
+        stream = _VerifiedBlockStream(raw, size, object_id, _mismatch(kind, scope, object_id))
+        return io.BufferedReader(stream)
+
+    def exists(self, kind: ObjectKind, scope: str, object_id: str) -> bool:
+        """True when the key holds an object (its content is not checked)."""
+        return self._inner.exists(kind, scope, object_id)
+
+    def missing(self, kind: ObjectKind, scope: str, object_ids: Iterable[str]) -> list[str]:
+        """The ids among `object_ids` that are not stored, in input order, without repeats."""
+        return self._inner.missing(kind, scope, object_ids)
+
+    def size(self, kind: ObjectKind, scope: str, object_id: str) -> int:
+        """Stored size in bytes; ObjectNotFound if absent."""
+        return self._inner.size(kind, scope, object_id)
+
+    def delete(self, kind: ObjectKind, scope: str, object_id: str) -> None:
+        """Remove the object if present."""
+        self._inner.delete(kind, scope, object_id)
+
+    def iter_ids(self, kind: ObjectKind, scope: str) -> Iterator[str]:
+        """Every id stored for (kind, scope)."""
+        return self._inner.iter_ids(kind, scope)
+
+    def iter_scopes(self) -> Iterator[str]:
+        """Every scope that holds at least one object."""
+        return self._inner.iter_scopes()
+
+    def delete_scope(self, scope: str) -> None:
+        """Remove every object of a scope."""
+        self._inner.delete_scope(scope)

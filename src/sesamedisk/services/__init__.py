@@ -1,0 +1,1 @@
+"""Use cases: each checks permission, then orchestrates domain and ports."""

@@ -1,0 +1,112 @@
+"""Libraries: create (plain or encrypted), list, inspect, delete, sync tokens."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, replace
+
+from sesamedisk.domain import crypto
+from sesamedisk.domain.access import Permission, can_read, library_permission
+from sesamedisk.domain.ids import EMPTY_ID, new_library_id, require_library_id
+from sesamedisk.domain.objects import EncryptionInfo
+from sesamedisk.domain.records import Library, RepoToken, User
+from sesamedisk.errors import InvalidRequest, PermissionDenied
+from sesamedisk.ports.deps import Deps
+from sesamedisk.services.commits import build_commit, load_live_library, store_new_commit
+from sesamedisk.services.library_objects import LibraryObjects
+
+MAX_NAME_LENGTH = 255
+SUPPORTED_CLIENT_ENC_VERSIONS = (2, 4)
+
+
+@dataclass(frozen=True)
+class LibraryView:
+    """A library as one user sees it."""
+
+    library: Library
+    permission: Permission
+    owner_email: str
+    size: int = 0
+
+
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME_LENGTH or "/" in name or "\0" in name:
+        raise InvalidRequest("library name must be 1-255 characters without '/'")
+    return name
+
+
+def _client_encryption(enc_version: int, magic: str, random_key: str, salt: str) -> EncryptionInfo:
+    if enc_version not in SUPPORTED_CLIENT_ENC_VERSIONS:
+        raise InvalidRequest(f"unsupported enc_version {enc_version}")
+    if len(magic) != 64 or len(random_key) != 96 or (enc_version >= 3 and len(salt) != 64):
+        raise InvalidRequest("magic must be 64, random_key 96 (and salt 64) characters")
+    return EncryptionInfo(enc_version=enc_version, magic=magic, random_key=random_key, salt=salt)
+
+
+def create_library(deps: Deps, actor: User, *, name: str, description: str = "",
+                   password: str | None = None, library_id: str | None = None,
+                   client_encryption: tuple[int, str, str, str] | None = None) -> Library:
+    """Create a library owned by `actor` with its initial empty commit.
+
+    `password` makes the server generate enc_version 2 parameters and then forget it;
+    `client_encryption` (enc_version, magic, random_key, salt) stores a client's own.
+    """
+    name = _check_name(name)
+    library_id = require_library_id(library_id) if library_id else new_library_id()
+    encryption: EncryptionInfo | None = None
+    if password is not None:
+        if not password:
+            raise InvalidRequest("library password must not be empty")
+        encryption = crypto.make_encryption(library_id, password)
+    elif client_encryption is not None:
+        encryption = _client_encryption(*client_encryption)
+    now = deps.clock()
+    draft = Library(id=library_id, name=name, description=description, owner_id=actor.id,
+                    encryption=encryption, head="", created_at=now, updated_at=now)
+    objects = LibraryObjects(deps.objects, library_id)
+    initial = store_new_commit(objects, build_commit(
+        draft, root_id=EMPTY_ID, parent_id=None, author_email=actor.email,
+        description="Created library", ctime=now))
+    library = replace(draft, head=initial.commit_id)
+    with deps.uow() as uow:
+        uow.libraries.add(library)
+        uow.commit()
+    return library
+
+
+def get_library(deps: Deps, actor: User, library_id: str) -> Library:
+    """A live library `actor` may read; PermissionDenied, LibraryNotFound or LibraryDeleted."""
+    library = load_live_library(deps, require_library_id(library_id))
+    if not can_read(actor, library):
+        raise PermissionDenied("you have no access to this library")
+    return library
+
+
+def list_libraries(deps: Deps, actor: User) -> list[LibraryView]:
+    """The libraries `actor` can see."""
+    with deps.uow() as uow:
+        owned = uow.libraries.list_owned(actor.id)
+    return [LibraryView(library=lib, permission=library_permission(actor, lib),
+                        owner_email=actor.email) for lib in owned]
+
+
+def delete_library(deps: Deps, actor: User, library_id: str) -> None:
+    """Delete a library (owner only); sync clients then unsync it."""
+    library = get_library(deps, actor, library_id)
+    if library.owner_id != actor.id:
+        raise PermissionDenied("only the owner may delete a library")
+    with deps.uow() as uow:
+        uow.libraries.mark_deleted(library.id, now=deps.clock())
+        uow.commit()
+
+
+def issue_sync_token(deps: Deps, actor: User, library_id: str) -> tuple[Library, str]:
+    """A fresh repo (sync) token for (library, actor), as download-info hands out."""
+    library = get_library(deps, actor, library_id)
+    token = secrets.token_hex(20)
+    with deps.uow() as uow:
+        uow.repo_tokens.add(RepoToken(token=token, library_id=library.id, user_id=actor.id,
+                                      created_at=deps.clock()))
+        uow.commit()
+    return library, token

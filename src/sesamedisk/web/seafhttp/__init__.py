@@ -1,0 +1,1 @@
+"""The Seafile sync protocol under /seafhttp, as seaf-daemon speaks it."""
