@@ -321,3 +321,31 @@ def test_library_deleted_on_server_is_unsynced_and_files_stay(seaf_env: SyncEnv)
     )
     assert (wt_a / "precious.txt").read_bytes() == b"do not lose me\n"
     assert a.daemon_alive(), "the daemon died after the library was deleted"
+    log = (a.conf / "logs" / "seafile.log").read_text(errors="replace")
+    assert "Library deleted on server" in log, "unsynced for another reason than a 444"
+
+
+def test_sync_existing_folder_then_desync(seaf_env: SyncEnv) -> None:
+    """`seaf-cli sync` uploads a pre-populated folder; `desync` detaches it, files stay."""
+    env = seaf_env
+    a, b = env.new_client("A"), env.new_client("B")
+    repo_id = env.create(a, "existing-folder")
+    folder = a.root / "my-folder"
+    files = {"notes.txt": b"pre-existing notes\n", "deep/er/file.bin": bytes(range(256)) * 40}
+    _write(folder, files)
+    server_head = env.server_head(repo_id)
+    a.sync(repo_id, folder, env.url, env.user, env.password)
+    wait_until(
+        lambda: env.server_head(repo_id) != server_head
+        and (r := a.repo(repo_id)) is not None and r["state"] == "synchronized"
+        and r["head"] == env.server_head(repo_id),
+        180, "A to upload the pre-populated folder", a.describe,
+    )
+    assert Path(a.repo(repo_id)["worktree"]) == folder  # type: ignore[index]
+    wt_b = env.clone(b, repo_id)
+    b.wait_tree(wt_b, expected_entries(files))
+    assert "existing-folder" in a.status()
+
+    a.desync(folder)
+    wait_until(lambda: all(x["id"] != repo_id for x in a.list_local()), 30, "desync", a.describe)
+    assert diff_snapshots(snapshot(folder), expected_entries(files)) == ""

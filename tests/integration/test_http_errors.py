@@ -71,6 +71,8 @@ def test_api_requires_a_valid_token(app: App) -> None:
     ("GET", "fs-id-list/?server-head=zzz", b""),
     ("GET", f"fs-id-list/?server-head={GOOD_ID}", b""),
     ("GET", "quota-check/?delta=lots", b""),
+    ("GET", "quota-check/", b""),
+    ("GET", f"quota-check/?delta={2**64}", b""),
     ("GET", "permission-check/?op=destroy", b""),
     ("PUT", "commit/HEAD/?head=nothex", b""),
     ("PUT", f"commit/HEAD/?head={GOOD_ID}", b""),

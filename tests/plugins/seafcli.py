@@ -260,10 +260,9 @@ class SeafClient:
         return env
 
     def _log_cmd(self, argv: list[str], res: subprocess.CompletedProcess[str]) -> None:
-        shown = list(argv)
         with open(self.cmd_log, "a", encoding="utf-8") as f:
             f.write(
-                f"[{time.strftime('%H:%M:%S')}] $ {' '.join(shown)}\n-> rc={res.returncode}\n"
+                f"[{time.strftime('%H:%M:%S')}] $ {' '.join(argv)}\n-> rc={res.returncode}\n"
                 f"{res.stdout}{res.stderr}\n"
             )
 
@@ -440,9 +439,13 @@ class SeafClient:
             st = json.dumps(self.state(), indent=1)
         except (OSError, subprocess.SubprocessError, ValueError) as exc:
             st = f"<state unavailable: {exc}>"
+        try:
+            status = self.status()
+        except (OSError, subprocess.SubprocessError, AssertionError) as exc:
+            status = f"<seaf-cli status failed: {exc}>"
         log = self.conf / "logs" / "seafile.log"
         tail = log.read_text(errors="replace")[-2500:] if log.exists() else ""
-        return f"client {self.name}: {st}\nseafile.log tail:\n{tail}"
+        return f"client {self.name}: {st}\nseaf-cli status:\n{status}\nseafile.log tail:\n{tail}"
 
     def wait_synchronized(self, repo_id: str, timeout: float = 180.0) -> dict[str, Any]:
         """Wait until the library is a local repo in state "synchronized"; return its state."""

@@ -68,12 +68,19 @@ def check_permission(deps: Deps, token: str | None, library_id: str, op: str) ->
     return open_session(deps, token, library_id, write=op == "upload")
 
 
-def check_quota(session: SyncSession, delta: str) -> None:
-    """quota-check: quotas are not limited yet; the delta must still be an integer."""
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def check_quota(session: SyncSession, delta: str | None) -> None:
+    """quota-check: quotas are not limited yet; delta must still be a 64-bit integer."""
+    if delta is None:
+        raise InvalidRequest("query parameter delta is required")
     try:
-        int(delta)
+        value = int(delta)
     except ValueError as exc:
         raise InvalidRequest("delta must be an integer") from exc
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise InvalidRequest("delta is outside the 64-bit integer range")
 
 
 def _objects(deps: Deps, session: SyncSession) -> LibraryObjects:

@@ -107,7 +107,7 @@ async def permission_check(request: Request) -> Response:
 async def quota_check(request: Request) -> Response:
     """GET quota-check/?delta=N."""
     session = await _session(request, write=True)
-    sync.check_quota(session, request.query_params.get("delta", "0"))
+    sync.check_quota(session, request.query_params.get("delta"))
     return ok()
 
 
