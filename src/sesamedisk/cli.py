@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import logging
 import os
@@ -35,10 +36,27 @@ def _add_storage_options(parser: argparse.ArgumentParser) -> None:
                              "(default SQLite in the data folder; env SESAMEDISK_DATABASE_URL)")
 
 
+def _tune_malloc() -> None:
+    """Let glibc reuse freed multi-MiB buffers instead of mapping fresh pages per block.
+
+    Blocks are up to 10 MiB; above glibc's default 128 KiB mmap threshold every block
+    buffer is a new mapping whose pages fault in one by one, which costs more than the
+    hashing on the VMs we measured (docs/adr/0002). The heap keeps at most 128 MiB spare.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024)
+    libc.mallopt(m_trim_threshold, 128 * 1024 * 1024)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the HTTP server."""
     import uvicorn
 
+    _tune_malloc()
     from sesamedisk.bootstrap import build_deps, ensure_admin
     from sesamedisk.web.app import build_app
 

@@ -11,7 +11,8 @@ from sesamedisk.domain import codec, crypto
 from sesamedisk.domain.objects import MODE_FILE, Dirent, DirObject, EncryptionInfo, FileObject
 from sesamedisk.domain.pack import iter_pack
 from tests.integration.sync_driver import SyncDriver, record
-from tests.plugins.app import FIXTURES, App, fixture_tree, manifest
+from tests.plugins.app import App
+from tests.seafile_fixtures import FIXTURES, MANIFEST, fixture_tree
 
 ALICE = "alice@example.com"
 
@@ -37,14 +38,14 @@ def _upload_fixture(app: App) -> tuple[SyncDriver, str, str]:
     driver = _driver(app, headers, str(info["repo_id"]))
     initial = driver.head()
     body = (FIXTURES / "plain" / "recv-fs-request-body.bin").read_bytes()
-    plain: dict[str, Any] = manifest()["libraries"]["plain"]  # type: ignore[index]
+    plain: dict[str, Any] = MANIFEST["libraries"]["plain"]
     cid = driver.upload(plain["root_id"], initial, list(iter_pack(body)), _fixture_blocks())
     return driver, initial, cid
 
 
 def test_fixture_tree_upload_keeps_client_ids_and_clones_back(app: App) -> None:
     driver, initial, cid = _upload_fixture(app)
-    plain: dict[str, Any] = manifest()["libraries"]["plain"]  # type: ignore[index]
+    plain: dict[str, Any] = MANIFEST["libraries"]["plain"]
     assert driver.head() == cid
     assert driver.commit(cid).root_id == plain["root_id"]
     expected_fs = ({p["fs_id"] for p in plain["paths"].values()} | {plain["root_id"]}) - {"0" * 40}

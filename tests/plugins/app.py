@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from starlette.testclient import TestClient
@@ -18,25 +15,7 @@ from sesamedisk.ports.deps import Deps
 from sesamedisk.services import accounts
 from sesamedisk.web.app import build_app
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-FIXTURES = SHARED / "fixtures" / "seafile-client"
 PASSWORD = "correct horse battery"
-
-
-def fixture_tree() -> ModuleType:
-    """The fixtures' own tree generator (fixture_tree.py), imported from ../shared."""
-    spec = importlib.util.spec_from_file_location("fixture_tree", FIXTURES / "fixture_tree.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def manifest() -> dict[str, object]:
-    """The fixtures' manifest.json."""
-    loaded: dict[str, object] = json.loads((FIXTURES / "manifest.json").read_text())
-    return loaded
 
 
 @dataclass

@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import json
 import zlib
-from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import pytest
 
 from sesamedisk.domain import codec, crypto, pack
 from sesamedisk.domain.ids import EMPTY_ID
 from sesamedisk.domain.objects import Dirent, DirObject, FileObject
+from tests.seafile_fixtures import FIXTURES, MANIFEST, fixture_tree
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "seafile-client"
-MANIFEST: dict[str, Any] = json.loads((FIXTURES / "manifest.json").read_text("utf-8"))
 LIBRARIES = ("plain", "encrypted")
-
-
-def fixture_tree() -> ModuleType:
-    """The fixtures' own generator script, imported from the shared fixtures folder."""
-    spec = importlib.util.spec_from_file_location("fixture_tree", FIXTURES / "fixture_tree.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def fs_ids(library: str) -> list[str]:

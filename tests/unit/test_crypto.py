@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import json
-from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import pytest
 from hypothesis import given
@@ -16,24 +11,14 @@ from hypothesis import strategies as st
 from sesamedisk.domain import crypto
 from sesamedisk.domain.objects import EncryptionInfo
 from sesamedisk.errors import Corrupted, InvalidRequest, PermissionDenied
+from tests.seafile_fixtures import FIXTURES, MANIFEST, fixture_tree
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "seafile-client"
-MANIFEST: dict[str, Any] = json.loads((FIXTURES / "manifest.json").read_text("utf-8"))
 LIB = MANIFEST["libraries"]["encrypted"]
 ENC = LIB["encryption"]
 REPO_ID: str = LIB["repo_id"]
 PASSWORD: str = ENC["password"]
 INFO = EncryptionInfo(enc_version=ENC["enc_version"], magic=ENC["magic"],
                       random_key=ENC["random_key"], salt=ENC["salt"])
-
-
-def fixture_tree() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fixture_tree", FIXTURES / "fixture_tree.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def source_bytes(path: str) -> bytes:

@@ -15,6 +15,32 @@ class ObjectKind(StrEnum):
     COMMIT = "commits"
 
 
+class ObjectWriter(Protocol):
+    """A new object being streamed in; nothing of it is visible before `commit`."""
+
+    @property
+    def digest(self) -> str:
+        """Hex SHA-1 of the bytes written so far (a block's id when they are a block)."""
+        ...
+
+    @property
+    def size(self) -> int:
+        """How many bytes were written so far."""
+        ...
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Append bytes; the caller may reuse `data` once this returns."""
+        ...
+
+    def commit(self, object_id: str) -> None:
+        """Publish the bytes atomically and durably under `object_id` (first bytes win)."""
+        ...
+
+    def abort(self) -> None:
+        """Discard what was written; a no-op after commit or a previous abort."""
+        ...
+
+
 class ObjectStore(Protocol):
     """Immutable objects keyed by (kind, scope, id); scope is the library id.
 
@@ -28,6 +54,10 @@ class ObjectStore(Protocol):
 
     def put(self, kind: ObjectKind, scope: str, object_id: str, data: bytes) -> None:
         """Store `data` under the key atomically and durably."""
+        ...
+
+    def open_writer(self, kind: ObjectKind, scope: str) -> ObjectWriter:
+        """Start streaming a new object whose id is known only at the end."""
         ...
 
     def get(self, kind: ObjectKind, scope: str, object_id: str) -> bytes:

@@ -47,6 +47,11 @@ def load_live_library(deps: Deps, library_id: str) -> Library:
     """The library, raising LibraryNotFound or LibraryDeleted."""
     with deps.uow() as uow:
         library = uow.libraries.get(library_id, include_deleted=True)
+    return require_live(library, library_id)
+
+
+def require_live(library: Library | None, library_id: str) -> Library:
+    """`library` if it exists and is not deleted; LibraryNotFound or LibraryDeleted."""
     if library is None:
         raise LibraryNotFound(f"library {library_id} does not exist")
     if library.deleted_at is not None:

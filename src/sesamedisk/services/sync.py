@@ -20,11 +20,12 @@ from sesamedisk.errors import (
     TooLarge,
 )
 from sesamedisk.ports.deps import Deps
-from sesamedisk.ports.objects import ObjectKind
+from sesamedisk.ports.objects import ObjectKind, ObjectWriter
 from sesamedisk.services.commits import (
     MAX_HEAD_RETRIES,
     build_commit,
     load_live_library,
+    require_live,
     store_new_commit,
 )
 from sesamedisk.services.library_objects import LibraryObjects
@@ -50,10 +51,12 @@ def open_session(deps: Deps, token: str | None, library_id: str, *,
         raise InvalidRequest("invalid library id")
     with deps.uow() as uow:
         record = uow.repo_tokens.get(token)
-        user = uow.users.get(record.user_id) if record else None
-    if record is None or user is None or record.library_id != library_id:
+        valid = record is not None and record.library_id == library_id
+        user = uow.users.get(record.user_id) if record and valid else None
+        found = uow.libraries.get(library_id, include_deleted=True) if user else None
+    if user is None:
         raise PermissionDenied("invalid repo token for this library")
-    library = load_live_library(deps, library_id)
+    library = require_live(found, library_id)
     if not can_read(user, library):
         raise PermissionDenied("no permission to access this library")
     if write and not can_write(user, library):
@@ -143,16 +146,22 @@ def fs_id_list(deps: Deps, session: SyncSession, server_head: str,
     return list(tree.reachable_fs_ids(objects, new_root))
 
 
-def put_block(deps: Deps, session: SyncSession, block_id: str, data: bytes) -> None:
-    """Store an uploaded block after checking it matches its id."""
+def open_block_upload(deps: Deps, session: SyncSession, block_id: str) -> ObjectWriter:
+    """Start receiving a block; finish with `finish_block_upload`."""
     require_object_id(block_id, "block id")
-    if codec.sha1_hex(data) != block_id:
+    return deps.objects.open_writer(ObjectKind.BLOCK, session.library.id)
+
+
+def finish_block_upload(writer: ObjectWriter, block_id: str) -> None:
+    """Store a received block, refusing it when its bytes do not hash to its id."""
+    if writer.digest != block_id:
+        writer.abort()
         raise InvalidRequest(f"block {block_id} does not match its content")
-    deps.objects.put(ObjectKind.BLOCK, session.library.id, block_id, data)
+    writer.commit(block_id)
 
 
 def get_block(deps: Deps, session: SyncSession, block_id: str) -> bytes:
-    """A block's bytes."""
+    """A block's bytes (the store checks them against the id)."""
     return deps.objects.get(ObjectKind.BLOCK, session.library.id,
                             require_object_id(block_id, "block id"))
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import anyio.from_thread
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 
 from sesamedisk.errors import InvalidRequest, TooLarge
@@ -16,13 +18,7 @@ MAX_JSON_BYTES = 4 * 1024 * 1024
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refusing more than `limit` bytes before reading them all."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            if int(declared) > limit:
-                raise TooLarge(f"request body is larger than {limit} bytes")
-        except ValueError as exc:
-            raise InvalidRequest("invalid Content-Length") from exc
+    declared = _declared_length(request, limit)
     body = bytearray()
     try:
         async for piece in request.stream():
@@ -31,7 +27,7 @@ async def read_body(request: Request, limit: int) -> bytes:
                 raise TooLarge(f"request body is larger than {limit} bytes")
     except ClientDisconnect as exc:
         raise InvalidRequest("client disconnected before the body was complete") from exc
-    if declared is not None and len(body) != int(declared):
+    if declared is not None and len(body) != declared:
         raise InvalidRequest("request body is shorter than its Content-Length")
     return bytes(body)
 
@@ -51,6 +47,69 @@ async def read_json_list(request: Request) -> list[Any]:
     if not isinstance(value, list):
         raise InvalidRequest("request body must be a JSON array")
     return value
+
+
+STREAM_CHUNK = 1024 * 1024
+
+
+async def stream_body(request: Request, write: Callable[[memoryview], None], limit: int) -> int:
+    """Pass the body to a blocking `write` in 1 MiB pieces from a worker thread.
+
+    Two reused buffers take turns: while a worker thread hashes and writes one, the event
+    loop fills the other, so receiving overlaps disk work and memory stays at 2 MiB.
+    """
+    declared = _declared_length(request, limit)
+    views = [memoryview(bytearray(STREAM_CHUNK)), memoryview(bytearray(STREAM_CHUNK))]
+    view = views[0]
+    in_flight: asyncio.Task[None] | None = None
+
+    async def hand_over(full: memoryview) -> None:
+        nonlocal in_flight
+        if in_flight is not None:
+            await in_flight
+        in_flight = asyncio.ensure_future(run_in_threadpool(write, full))
+
+    filled = total = 0
+    try:
+        async for piece in request.stream():
+            total += len(piece)
+            if total > limit:
+                raise TooLarge(f"request body is larger than {limit} bytes")
+            offset = 0
+            while offset < len(piece):
+                take = min(len(piece) - offset, STREAM_CHUNK - filled)
+                view[filled:filled + take] = piece[offset:offset + take]
+                filled += take
+                offset += take
+                if filled == STREAM_CHUNK:
+                    await hand_over(view)
+                    view = views[1] if view is views[0] else views[0]
+                    filled = 0
+        if filled:
+            await hand_over(view[:filled])
+    except ClientDisconnect as exc:
+        raise InvalidRequest("client disconnected before the body was complete") from exc
+    finally:
+        if in_flight is not None:
+            await asyncio.wait([in_flight])
+            if not in_flight.cancelled():
+                in_flight.exception()  # retrieved here; raised below unless already failing
+    if in_flight is not None:
+        in_flight.result()
+    if declared is not None and total != declared:
+        raise InvalidRequest("request body is shorter than its Content-Length")
+    return total
+
+
+def _declared_length(request: Request, limit: int) -> int | None:
+    declared = request.headers.get("content-length")
+    if declared is None:
+        return None
+    if not declared.isdigit():
+        raise InvalidRequest("invalid Content-Length")
+    if int(declared) > limit:
+        raise TooLarge(f"request body is larger than {limit} bytes")
+    return int(declared)
 
 
 def blocking_iter(stream: AsyncIterator[bytes]) -> Iterator[bytes]:

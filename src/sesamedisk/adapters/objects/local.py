@@ -5,14 +5,22 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import secrets
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from sesamedisk.errors import InvalidRequest, ObjectNotFound, Unavailable
+from sesamedisk.adapters.objects.keys import (
+    OBJECT_ID_PATTERN,
+    SCOPE_PATTERN,
+    validate_key,
+    validate_kind,
+    validate_object_id,
+    validate_scope,
+)
+from sesamedisk.adapters.objects.local_writer import LocalObjectWriter
+from sesamedisk.errors import ObjectNotFound, Unavailable
 from sesamedisk.ports.objects import ObjectKind
 
 TEMP_PREFIX = ".tmp-"
@@ -20,8 +28,6 @@ TEMP_PREFIX = ".tmp-"
 TRASH_PREFIX = ".trash-"
 """Name prefix of a scope directory being deleted; removed by `delete_scope`/`sweep_temp`."""
 
-_SCOPE = re.compile(r"[0-9a-f-]{36}")
-_OBJECT_ID = re.compile(r"[0-9a-f]{40}")
 _STORAGE_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 _NO_HARD_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS})
 _FILE_MODE = 0o640
@@ -30,36 +36,6 @@ _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC
 _DIR_FLAGS = os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_DIRECTORY", 0)
 _CREATE_ATTEMPTS = 3
-
-
-def validate_kind(kind: object) -> ObjectKind:
-    """Return `kind` as an ObjectKind, or raise InvalidRequest."""
-    if isinstance(kind, str):
-        with contextlib.suppress(ValueError):
-            return ObjectKind(kind)
-    raise InvalidRequest("invalid object kind")
-
-
-def validate_scope(scope: object) -> str:
-    """Return `scope` if it looks like a library id ([0-9a-f-]{36}), else raise InvalidRequest."""
-    if not isinstance(scope, str) or _SCOPE.fullmatch(scope) is None:
-        raise InvalidRequest("invalid object scope: expected a library id")
-    return scope
-
-
-def validate_object_id(object_id: object) -> str:
-    """Return `object_id` if it is 40 lower-case hex characters, else raise InvalidRequest."""
-    if not isinstance(object_id, str) or _OBJECT_ID.fullmatch(object_id) is None:
-        raise InvalidRequest("invalid object id: expected 40 lower-case hex characters")
-    return object_id
-
-
-def validate_key(kind: object, scope: object, object_id: object) -> ObjectKind:
-    """Validate a whole (kind, scope, id) key; return the kind as an ObjectKind."""
-    checked = validate_kind(kind)
-    validate_scope(scope)
-    validate_object_id(object_id)
-    return checked
 
 
 def _unavailable(exc: OSError, action: str, what: str) -> Unavailable:
@@ -110,7 +86,7 @@ def _ids_under(kind_dir: str) -> Iterator[str]:
             continue
         for name in _list_dir(os.path.join(kind_dir, prefix)):
             object_id = prefix + name
-            if _OBJECT_ID.fullmatch(object_id) is not None:
+            if OBJECT_ID_PATTERN.fullmatch(object_id) is not None:
                 yield object_id
 
 
@@ -187,14 +163,46 @@ class LocalObjectStore:
                 if attempt >= _CREATE_ATTEMPTS:  # directories keep vanishing (delete_scope)
                     raise
                 attempt += 1
-            path = self._root
-            for part in (scope, kind.value, prefix):
-                path = os.path.join(path, part)
-                try:
-                    os.mkdir(path, _DIR_MODE)
-                except FileExistsError:
-                    continue
-                created.append(path)
+            created += self._make_dirs(scope, kind, prefix)
+
+    def _make_dirs(self, scope: str, kind: ObjectKind, prefix: str | None) -> list[str]:
+        """Create root/<scope>/<kind>[/<prefix>] as needed; return the directories created."""
+        created: list[str] = []
+        path = self._root
+        for part in (scope, kind.value, prefix):
+            if part is None:
+                break
+            path = os.path.join(path, part)
+            try:
+                os.mkdir(path, _DIR_MODE)
+            except FileExistsError:
+                continue
+            created.append(path)
+        return created
+
+    def open_writer(self, kind: ObjectKind, scope: str) -> LocalObjectWriter:
+        """Stream a new object into a temp file; it gets its id and becomes visible on commit."""
+        checked = validate_kind(kind)
+        validate_scope(scope)
+        kind_dir = self._kind_dir(checked, scope)
+
+        def on_error(exc: OSError) -> Unavailable:
+            return _unavailable(exc, "store", f"a new {checked.value[:-1]} in {scope}")
+
+        def publish(temp: str, object_id: str) -> None:
+            validate_object_id(object_id)
+            directory = os.path.join(kind_dir, object_id[:2])
+            created = self._make_dirs(scope, checked, object_id[:2])
+            self._publish(temp, os.path.join(directory, object_id[2:]))
+            _fsync_dir(directory)
+            for path in reversed(created):
+                _fsync_dir(os.path.dirname(path))
+
+        try:
+            self._make_dirs(scope, checked, None)
+        except OSError as exc:
+            raise on_error(exc) from exc
+        return LocalObjectWriter(kind_dir, TEMP_PREFIX, publish, on_error)
 
     def _publish(self, temp: str, final: str) -> None:
         """Give the finished temp file its final name without replacing an existing object."""
@@ -314,7 +322,7 @@ class LocalObjectStore:
 
     def _scopes(self) -> Iterator[str]:
         for name in _list_dir(self._root):
-            if _SCOPE.fullmatch(name) is None:
+            if SCOPE_PATTERN.fullmatch(name) is None:
                 continue
             if any(next(_ids_under(self._kind_dir(k, name)), None) is not None
                    for k in ObjectKind):
@@ -358,12 +366,15 @@ class LocalObjectStore:
                     _remove_tree(scope_dir)
                     removed += 1
                     continue
-                if _SCOPE.fullmatch(name) is None:
+                if SCOPE_PATTERN.fullmatch(name) is None:
                     continue
                 for kind in ObjectKind:
                     kind_dir = os.path.join(scope_dir, kind.value)
                     for prefix in _list_dir(kind_dir):
                         prefix_dir = os.path.join(kind_dir, prefix)
+                        if prefix.startswith(TEMP_PREFIX):
+                            removed += self._unlink_if_older(prefix_dir, cutoff)
+                            continue
                         for entry in _list_dir(prefix_dir):
                             if entry.startswith(TEMP_PREFIX) and self._unlink_if_older(
                                     os.path.join(prefix_dir, entry), cutoff):

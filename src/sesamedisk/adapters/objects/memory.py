@@ -2,16 +2,57 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
-from sesamedisk.adapters.objects.local import validate_key, validate_kind, validate_scope
-from sesamedisk.errors import ObjectNotFound
+from sesamedisk.adapters.objects.keys import validate_key, validate_kind, validate_scope
+from sesamedisk.errors import InvalidRequest, ObjectNotFound
 from sesamedisk.ports.objects import ObjectKind
 
 _Key = tuple[ObjectKind, str, str]
+
+
+class MemoryObjectWriter:
+    """Collects a streamed object in memory and hands it to `put` on commit."""
+
+    def __init__(self, put: Callable[[str, bytes], None]) -> None:
+        self._put = put
+        self._hash = hashlib.sha1()
+        self._buffer: bytearray | None = bytearray()
+
+    @property
+    def digest(self) -> str:
+        """Hex SHA-1 of the bytes written so far."""
+        return self._hash.hexdigest()
+
+    @property
+    def size(self) -> int:
+        """How many bytes were written so far."""
+        return len(self._buffer or b"")
+
+    def _open(self) -> bytearray:
+        if self._buffer is None:
+            raise InvalidRequest("this object writer is already finished")
+        return self._buffer
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Hash and append `data`."""
+        buffer = self._open()
+        self._hash.update(data)
+        buffer += data
+
+    def commit(self, object_id: str) -> None:
+        """Store the collected bytes under `object_id`."""
+        data = bytes(self._open())
+        self._buffer = None
+        self._put(object_id, data)
+
+    def abort(self) -> None:
+        """Drop the collected bytes."""
+        self._buffer = None
 
 
 class MemoryObjectStore:
@@ -30,6 +71,13 @@ class MemoryObjectStore:
         copy = bytes(data)
         with self._lock:
             self._objects.setdefault(key, copy)
+
+    def open_writer(self, kind: ObjectKind, scope: str) -> MemoryObjectWriter:
+        """Collect a new object in memory; it becomes visible on commit."""
+        checked = validate_kind(kind)
+        validate_scope(scope)
+        return MemoryObjectWriter(lambda object_id, data: self.put(checked, scope, object_id,
+                                                                   data))
 
     def get(self, kind: ObjectKind, scope: str, object_id: str) -> bytes:
         """The stored bytes; ObjectNotFound if absent."""

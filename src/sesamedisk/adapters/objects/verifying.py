@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from sesamedisk.domain.codec import MAX_FS_OBJECT_BYTES, sha1_hex, verify_commit
 from sesamedisk.errors import Corrupted, InvalidRequest
-from sesamedisk.ports.objects import ObjectKind, ObjectStore
+from sesamedisk.ports.objects import ObjectKind, ObjectStore, ObjectWriter
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -112,6 +112,47 @@ class _VerifiedBlockStream(io.RawIOBase):
         super().close()
 
 
+class _VerifyingWriter:
+    """Refuses to commit streamed bytes under an id they do not match."""
+
+    def __init__(self, inner: ObjectWriter, kind: ObjectKind) -> None:
+        self._inner = inner
+        self._kind = kind
+        self._collected: bytearray | None = None if kind is ObjectKind.BLOCK else bytearray()
+
+    @property
+    def digest(self) -> str:
+        """Hex SHA-1 of the bytes written so far."""
+        return self._inner.digest
+
+    @property
+    def size(self) -> int:
+        """How many bytes were written so far."""
+        return self._inner.size
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Append bytes (fs objects and commits are also kept to be checked on commit)."""
+        if self._collected is not None:
+            self._collected += data
+        self._inner.write(data)
+
+    def commit(self, object_id: str) -> None:
+        """Publish under `object_id` only if the bytes are that object; else InvalidRequest."""
+        if self._collected is None:
+            matches = self._inner.digest == object_id
+        else:
+            matches = content_matches(self._kind, object_id, bytes(self._collected))
+        if not matches:
+            self._inner.abort()
+            raise InvalidRequest(f"{self._kind.value} object {object_id} does not match "
+                                 "its content")
+        self._inner.commit(object_id)
+
+    def abort(self) -> None:
+        """Discard what was written."""
+        self._inner.abort()
+
+
 class VerifyingObjectStore:
     """Wraps any ObjectStore: nothing mismatching its id gets in, corruption never gets out.
 
@@ -133,6 +174,10 @@ class VerifyingObjectStore:
             raise InvalidRequest(f"{_kind(kind).value} object {object_id} does not match "
                                  "its content")
         self._inner.put(kind, scope, object_id, data)
+
+    def open_writer(self, kind: ObjectKind, scope: str) -> ObjectWriter:
+        """A writer whose commit refuses bytes that do not match the id given."""
+        return _VerifyingWriter(self._inner.open_writer(kind, scope), _kind(kind))
 
     def get(self, kind: ObjectKind, scope: str, object_id: str) -> bytes:
         """The stored bytes, checked; ObjectNotFound if absent, Corrupted if they mismatch."""

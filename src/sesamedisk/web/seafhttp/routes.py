@@ -9,11 +9,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from sesamedisk.errors import InvalidRequest
 from sesamedisk.ports.deps import Deps
 from sesamedisk.ports.objects import ObjectKind
 from sesamedisk.services import sync
-from sesamedisk.web.requests import MAX_JSON_BYTES, read_body, read_json_list
+from sesamedisk.web.requests import (
+    MAX_JSON_BYTES,
+    read_body,
+    read_json_list,
+    stream_body,
+)
 
 PROTOCOL_VERSION = 2
 MAX_PACK_BYTES = 64 * 1024 * 1024
@@ -81,7 +85,7 @@ async def put_commit(request: Request) -> Response:
 
 
 async def get_block(request: Request) -> Response:
-    """GET block/<id>: a block's bytes."""
+    """GET block/<id>: a block's bytes, read and checked against the id in a worker thread."""
     session = await _session(request)
     data = await run_in_threadpool(sync.get_block, _deps(request), session,
                                    _param(request, "block_id"))
@@ -89,11 +93,16 @@ async def get_block(request: Request) -> Response:
 
 
 async def put_block(request: Request) -> Response:
-    """PUT block/<id>: store a block after checking its hash."""
+    """PUT block/<id>: stream the body to the store, hashing it once on the way."""
     session = await _session(request, write=True)
-    data = await read_body(request, request.app.state.max_block_bytes)
-    await run_in_threadpool(sync.put_block, _deps(request), session,
-                            _param(request, "block_id"), data)
+    block_id = _param(request, "block_id")
+    writer = await run_in_threadpool(sync.open_block_upload, _deps(request), session, block_id)
+    try:
+        await stream_body(request, writer.write, request.app.state.max_block_bytes)
+        await run_in_threadpool(sync.finish_block_upload, writer, block_id)
+    except BaseException:
+        await run_in_threadpool(writer.abort)
+        raise
     return ok()
 
 
@@ -195,5 +204,3 @@ def routes() -> list[BaseRoute]:
         out.extend(_both(path, endpoint, methods))
     return out
 
-
-__all__ = ["InvalidRequest", "routes"]
