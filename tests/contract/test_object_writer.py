@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sesamedisk.adapters.objects.local import TEMP_PREFIX, LocalObjectStore
 from sesamedisk.adapters.objects.verifying import VerifyingObjectStore
 from sesamedisk.domain.codec import sha1_hex
-from sesamedisk.errors import InvalidRequest
+from sesamedisk.errors import Corrupted, InvalidRequest
 from sesamedisk.ports.objects import ObjectKind, ObjectStore
 from tests.contract.test_object_store import SCOPE_A, commit, fs_object, store
 
@@ -107,3 +107,31 @@ def test_sweep_removes_temp_files_of_a_crashed_stream(tmp_path: Path) -> None:
     assert local.sweep_temp(0) == 1
     assert not temps[0].exists()
     assert list(local.iter_ids(BLOCK, SCOPE_A)) == []
+
+
+@pytest.mark.parametrize("write_path", ["put", "stream"])
+def test_verifying_store_notices_a_byte_flipped_right_after_the_write(
+        tmp_path: Path, write_path: str) -> None:
+    local = LocalObjectStore(tmp_path / "objects")
+    verifying = VerifyingObjectStore(local)
+    data = b"precious bytes " * 1000
+    if write_path == "put":
+        block_id = sha1_hex(data)
+        verifying.put(BLOCK, SCOPE_A, block_id, data)
+    else:
+        block_id = _stream(verifying, [data])
+    assert verifying.get(BLOCK, SCOPE_A, block_id) == data
+    stored = next(p for p in (tmp_path / "objects").rglob(block_id[2:]))
+    with stored.open("r+b") as handle:
+        handle.seek(5)
+        handle.write(b"X")
+    with pytest.raises(Corrupted):
+        verifying.get(BLOCK, SCOPE_A, block_id)
+
+
+def test_objects_get_a_settled_mtime_so_later_writes_always_change_it(tmp_path: Path) -> None:
+    local = LocalObjectStore(tmp_path / "objects")
+    block_id = _stream(local, [b"abc"])
+    stamp = local.stamp(BLOCK, SCOPE_A, block_id)
+    assert stamp, "a freshly stored object must already have a trustworthy stamp"
+    assert local.get_stamped(BLOCK, SCOPE_A, block_id) == (b"abc", stamp)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 
 class ObjectKind(StrEnum):
@@ -41,6 +41,23 @@ class ObjectWriter(Protocol):
         ...
 
 
+@runtime_checkable
+class StampedReads(Protocol):
+    """Optional store capability: a cheap stamp that changes whenever stored bytes may have.
+
+    A verifying reader may skip re-hashing an object whose stamp is unchanged since it last
+    checked it; scrubbing still re-reads everything at rest.
+    """
+
+    def stamp(self, kind: ObjectKind, scope: str, object_id: str) -> str:
+        """An opaque token of the stored object's identity and last modification."""
+        ...
+
+    def get_stamped(self, kind: ObjectKind, scope: str, object_id: str) -> tuple[bytes, str]:
+        """The stored bytes and the stamp of exactly the file they were read from."""
+        ...
+
+
 class ObjectStore(Protocol):
     """Immutable objects keyed by (kind, scope, id); scope is the library id.
 
@@ -58,6 +75,10 @@ class ObjectStore(Protocol):
 
     def open_writer(self, kind: ObjectKind, scope: str) -> ObjectWriter:
         """Start streaming a new object whose id is known only at the end."""
+        ...
+
+    def flush(self) -> None:
+        """Make every completed put/commit durable, names included; call before a head moves."""
         ...
 
     def get(self, kind: ObjectKind, scope: str, object_id: str) -> bytes:

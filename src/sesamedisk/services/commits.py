@@ -76,6 +76,7 @@ def commit_change(deps: Deps, actor: User, library_id: str,
         commit = store_new_commit(objects, build_commit(
             library, root_id=new_root, parent_id=head.commit_id, author_email=actor.email,
             description=description, ctime=deps.clock()))
+        deps.objects.flush()
         with deps.uow() as uow:
             moved = uow.libraries.advance_head(library_id, expected=head.commit_id,
                                                new=commit.commit_id, now=deps.clock())

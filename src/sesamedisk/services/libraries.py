@@ -69,6 +69,7 @@ def create_library(deps: Deps, actor: User, *, name: str, description: str = "",
         draft, root_id=EMPTY_ID, parent_id=None, author_email=actor.email,
         description="Created library", ctime=now))
     library = replace(draft, head=initial.commit_id)
+    deps.objects.flush()
     with deps.uow() as uow:
         uow.libraries.add(library)
         uow.commit()

@@ -208,6 +208,7 @@ def update_head(deps: Deps, session: SyncSession, commit_id: str) -> str:
         raise InvalidRequest("commit belongs to another library")
     base_root = objects.root_of(commit.parent_id)
     _require_complete(objects, commit.root_id, base_root)
+    deps.objects.flush()
     for _ in range(MAX_HEAD_RETRIES):
         library = load_live_library(deps, session.library.id)
         head = library.head
@@ -226,6 +227,7 @@ def update_head(deps: Deps, session: SyncSession, commit_id: str) -> str:
                 author_email=session.user.email, description=MERGE_DESCRIPTION, ctime=now,
                 conflict=bool(result.conflicts), new_merge=True))
             new_head = merged.commit_id
+            deps.objects.flush()
         with deps.uow() as uow:
             moved = uow.libraries.advance_head(library.id, expected=head, new=new_head,
                                                now=deps.clock())

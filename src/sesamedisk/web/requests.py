@@ -75,10 +75,11 @@ async def stream_body(request: Request, write: Callable[[memoryview], None], lim
             total += len(piece)
             if total > limit:
                 raise TooLarge(f"request body is larger than {limit} bytes")
+            source = memoryview(piece)
             offset = 0
-            while offset < len(piece):
-                take = min(len(piece) - offset, STREAM_CHUNK - filled)
-                view[filled:filled + take] = piece[offset:offset + take]
+            while offset < len(source):
+                take = min(len(source) - offset, STREAM_CHUNK - filled)
+                view[filled:filled + take] = source[offset:offset + take]
                 filled += take
                 offset += take
                 if filled == STREAM_CHUNK:

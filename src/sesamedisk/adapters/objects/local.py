@@ -12,12 +12,22 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sesamedisk.adapters.objects.keys import (
-    OBJECT_ID_PATTERN,
     SCOPE_PATTERN,
     validate_key,
     validate_kind,
     validate_object_id,
     validate_scope,
+)
+from sesamedisk.adapters.objects.local_files import (
+    DIR_FLAGS,
+    LIBC_SYNCFS,
+    fsync_dir,
+    ids_under,
+    list_dir,
+    remove_tree,
+    settled_mtime_ns,
+    stamp_of,
+    unavailable,
 )
 from sesamedisk.adapters.objects.local_writer import LocalObjectWriter
 from sesamedisk.errors import ObjectNotFound, Unavailable
@@ -28,75 +38,23 @@ TEMP_PREFIX = ".tmp-"
 TRASH_PREFIX = ".trash-"
 """Name prefix of a scope directory being deleted; removed by `delete_scope`/`sweep_temp`."""
 
-_STORAGE_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 _NO_HARD_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS})
 _FILE_MODE = 0o640
 _DIR_MODE = 0o750
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC
-_DIR_FLAGS = os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_DIRECTORY", 0)
 _CREATE_ATTEMPTS = 3
-
-
-def _unavailable(exc: OSError, action: str, what: str) -> Unavailable:
-    """Translate an OSError into Unavailable; a full disk or quota says so explicitly."""
-    reason = exc.strerror or str(exc)
-    if exc.errno in _STORAGE_FULL:
-        return Unavailable(f"storage is full: cannot {action} {what} ({reason})")
-    return Unavailable(f"object store cannot {action} {what}: {reason}")
-
-
-def _list_dir(path: str) -> list[str]:
-    """Entry names of a directory; empty when it does not exist."""
-    try:
-        return os.listdir(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-
-
-def _fsync_dir(path: str) -> None:
-    """Make a directory's entries durable."""
-    fd = os.open(path, _DIR_FLAGS)
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno != errno.EINVAL:  # some filesystems cannot fsync directories
-            raise
-    finally:
-        os.close(fd)
-
-
-def _remove_tree(path: str) -> None:
-    """Delete a directory tree, tolerating entries that vanish concurrently."""
-    for dirpath, dirnames, filenames in os.walk(path, topdown=False):
-        for name in filenames:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(dirpath, name))
-        for name in dirnames:
-            with contextlib.suppress(FileNotFoundError):
-                os.rmdir(os.path.join(dirpath, name))
-    with contextlib.suppress(FileNotFoundError):
-        os.rmdir(path)
-
-
-def _ids_under(kind_dir: str) -> Iterator[str]:
-    """Object ids stored below root/<scope>/<kind>, skipping temp files and strays."""
-    for prefix in _list_dir(kind_dir):
-        if len(prefix) != 2:
-            continue
-        for name in _list_dir(os.path.join(kind_dir, prefix)):
-            object_id = prefix + name
-            if OBJECT_ID_PATTERN.fullmatch(object_id) is not None:
-                yield object_id
 
 
 class LocalObjectStore:
     """Objects as files at root/<scope>/<kind>/<id[:2]>/<id[2:]>, write-once and crash-safe.
 
     A put writes a uniquely named temp file next to the final name, fsyncs it, then
-    hard-links it onto the final name (which never replaces an existing object) and fsyncs
-    the directory. A crash therefore leaves at most a `.tmp-` file, never a partial object;
-    `sweep_temp` removes such leftovers.
+    hard-links it onto the final name (which never replaces an existing object). The data
+    is durable before its name exists, so a crash leaves at most a `.tmp-` file (removed by
+    `sweep_temp`), never a name over partial data. Names themselves become durable in
+    `flush`, one file-system sync that callers make before a head moves to the objects;
+    a name lost to a power cut before that only makes the object "missing" again.
     """
 
     def __init__(self, root: Path | str) -> None:
@@ -105,9 +63,9 @@ class LocalObjectStore:
         try:
             if not os.path.isdir(self._root):
                 os.makedirs(self._root, _DIR_MODE, exist_ok=True)
-                _fsync_dir(os.path.dirname(self._root))
+                fsync_dir(os.path.dirname(self._root))
         except OSError as exc:
-            raise _unavailable(exc, "create", "its root directory") from exc
+            raise unavailable(exc, "create", "its root directory") from exc
 
     @property
     def root(self) -> Path:
@@ -131,25 +89,24 @@ class LocalObjectStore:
             if os.path.exists(final):
                 return
             temp = os.path.join(directory, f"{TEMP_PREFIX}{object_id[2:]}.{secrets.token_hex(8)}")
-            fd, created = self._create(temp, scope, checked, object_id[:2])
+            fd, _ = self._create(temp, scope, checked, object_id[:2])
             try:
                 view = memoryview(data)
                 written = os.write(fd, view)
                 while written < len(view):  # short writes are legal, if rare on files
                     written += os.write(fd, view[written:])
+                settled = settled_mtime_ns()
+                os.utime(fd, ns=(settled, settled))
                 os.fsync(fd)
             finally:
                 os.close(fd)
             self._publish(temp, final)
             temp = None
-            _fsync_dir(directory)
-            for path in reversed(created):
-                _fsync_dir(os.path.dirname(path))
         except OSError as exc:
             if temp is not None:
                 with contextlib.suppress(OSError):  # else sweep_temp will get it
                     os.unlink(temp)
-            raise _unavailable(exc, "store", what) from exc
+            raise unavailable(exc, "store", what) from exc
 
     def _create(self, temp: str, scope: str, kind: ObjectKind,
                 prefix: str) -> tuple[int, list[str]]:
@@ -187,16 +144,12 @@ class LocalObjectStore:
         kind_dir = self._kind_dir(checked, scope)
 
         def on_error(exc: OSError) -> Unavailable:
-            return _unavailable(exc, "store", f"a new {checked.value[:-1]} in {scope}")
+            return unavailable(exc, "store", f"a new {checked.value[:-1]} in {scope}")
 
         def publish(temp: str, object_id: str) -> None:
             validate_object_id(object_id)
-            directory = os.path.join(kind_dir, object_id[:2])
-            created = self._make_dirs(scope, checked, object_id[:2])
-            self._publish(temp, os.path.join(directory, object_id[2:]))
-            _fsync_dir(directory)
-            for path in reversed(created):
-                _fsync_dir(os.path.dirname(path))
+            self._make_dirs(scope, checked, object_id[:2])
+            self._publish(temp, os.path.join(kind_dir, object_id[:2], object_id[2:]))
 
         try:
             self._make_dirs(scope, checked, None)
@@ -225,8 +178,24 @@ class LocalObjectStore:
             return
         os.rename(temp, final)
 
+    def flush(self) -> None:
+        """Make every stored object and its name durable: one sync of the file system."""
+        try:
+            fd = os.open(self._root, DIR_FLAGS)
+            try:
+                if LIBC_SYNCFS is None or LIBC_SYNCFS(fd) != 0:
+                    os.sync()
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise unavailable(exc, "flush", "objects") from exc
+
     def get(self, kind: ObjectKind, scope: str, object_id: str) -> bytes:
         """The stored bytes, read with one read call; ObjectNotFound if absent."""
+        return self.get_stamped(kind, scope, object_id)[0]
+
+    def get_stamped(self, kind: ObjectKind, scope: str, object_id: str) -> tuple[bytes, str]:
+        """The stored bytes and the stamp of the file read; ObjectNotFound if absent."""
         checked = validate_key(kind, scope, object_id)
         what = f"{checked.value}/{scope}/{object_id}"
         try:
@@ -234,25 +203,33 @@ class LocalObjectStore:
         except FileNotFoundError:
             raise ObjectNotFound(f"object {what} is not stored") from None
         except OSError as exc:
-            raise _unavailable(exc, "read", what) from exc
+            raise unavailable(exc, "read", what) from exc
         try:
-            size = os.fstat(fd).st_size
-            data = os.read(fd, size)
-            if len(data) == size:
-                return data
-            chunks = [data]
-            got = len(data)
-            while got < size:
-                chunk = os.read(fd, size - got)
+            info = os.fstat(fd)
+            chunks = [os.read(fd, info.st_size)]
+            got = len(chunks[0])
+            while got < info.st_size:
+                chunk = os.read(fd, info.st_size - got)
                 if not chunk:
                     break
                 chunks.append(chunk)
                 got += len(chunk)
-            return b"".join(chunks)
+            return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), stamp_of(info)
         except OSError as exc:
-            raise _unavailable(exc, "read", what) from exc
+            raise unavailable(exc, "read", what) from exc
         finally:
             os.close(fd)
+
+    def stamp(self, kind: ObjectKind, scope: str, object_id: str) -> str:
+        """Device, inode, size and mtime of the stored file; ObjectNotFound if absent."""
+        checked = validate_key(kind, scope, object_id)
+        try:
+            return stamp_of(os.stat(self._path(checked, scope, object_id)))
+        except FileNotFoundError:
+            raise ObjectNotFound(f"object {checked.value}/{scope}/{object_id} is not "
+                                 "stored") from None
+        except OSError as exc:
+            raise unavailable(exc, "stat", f"{checked.value}/{scope}/{object_id}") from exc
 
     def open_read(self, kind: ObjectKind, scope: str, object_id: str) -> BinaryIO:
         """A buffered binary stream of the stored bytes; ObjectNotFound if absent."""
@@ -263,7 +240,7 @@ class LocalObjectStore:
         except FileNotFoundError:
             raise ObjectNotFound(f"object {what} is not stored") from None
         except OSError as exc:
-            raise _unavailable(exc, "read", what) from exc
+            raise unavailable(exc, "read", what) from exc
 
     def _stat_size(self, kind: ObjectKind, scope: str, object_id: str) -> int | None:
         try:
@@ -271,7 +248,7 @@ class LocalObjectStore:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise _unavailable(exc, "stat", f"{kind.value}/{scope}/{object_id}") from exc
+            raise unavailable(exc, "stat", f"{kind.value}/{scope}/{object_id}") from exc
 
     def exists(self, kind: ObjectKind, scope: str, object_id: str) -> bool:
         """True when the key holds an object."""
@@ -308,23 +285,23 @@ class LocalObjectStore:
         except FileNotFoundError:
             pass
         except OSError as exc:
-            raise _unavailable(exc, "delete", f"{checked.value}/{scope}/{object_id}") from exc
+            raise unavailable(exc, "delete", f"{checked.value}/{scope}/{object_id}") from exc
 
     def iter_ids(self, kind: ObjectKind, scope: str) -> Iterator[str]:
         """Every id stored for (kind, scope), in no particular order; temp files are skipped."""
         checked = validate_kind(kind)
         validate_scope(scope)
-        return self._guarded(_ids_under(self._kind_dir(checked, scope)), f"list {scope}")
+        return self._guarded(ids_under(self._kind_dir(checked, scope)), f"list {scope}")
 
     def iter_scopes(self) -> Iterator[str]:
         """Every scope that holds at least one object."""
         return self._guarded(self._scopes(), "list scopes")
 
     def _scopes(self) -> Iterator[str]:
-        for name in _list_dir(self._root):
+        for name in list_dir(self._root):
             if SCOPE_PATTERN.fullmatch(name) is None:
                 continue
-            if any(next(_ids_under(self._kind_dir(k, name)), None) is not None
+            if any(next(ids_under(self._kind_dir(k, name)), None) is not None
                    for k in ObjectKind):
                 yield name
 
@@ -333,7 +310,7 @@ class LocalObjectStore:
         try:
             yield from items
         except OSError as exc:
-            raise _unavailable(exc, action, "objects") from exc
+            raise unavailable(exc, action, "objects") from exc
 
     def delete_scope(self, scope: str) -> None:
         """Remove every object of a scope: rename it out of sight, then delete the tree."""
@@ -345,11 +322,11 @@ class LocalObjectStore:
         except FileNotFoundError:
             return
         except OSError as exc:
-            raise _unavailable(exc, "delete", f"scope {scope}") from exc
+            raise unavailable(exc, "delete", f"scope {scope}") from exc
         try:
-            _remove_tree(trash)
+            remove_tree(trash)
         except OSError as exc:  # the scope is already gone; sweep_temp finishes the job
-            raise _unavailable(exc, "delete", f"scope {scope}") from exc
+            raise unavailable(exc, "delete", f"scope {scope}") from exc
 
     def sweep_temp(self, older_than_seconds: float = 3600.0) -> int:
         """Remove temp files of crashed writes older than the age given, and deleted scopes.
@@ -360,27 +337,27 @@ class LocalObjectStore:
         cutoff = time.time() - older_than_seconds
         removed = 0
         try:
-            for name in _list_dir(self._root):
+            for name in list_dir(self._root):
                 scope_dir = os.path.join(self._root, name)
                 if name.startswith(TRASH_PREFIX):
-                    _remove_tree(scope_dir)
+                    remove_tree(scope_dir)
                     removed += 1
                     continue
                 if SCOPE_PATTERN.fullmatch(name) is None:
                     continue
                 for kind in ObjectKind:
                     kind_dir = os.path.join(scope_dir, kind.value)
-                    for prefix in _list_dir(kind_dir):
+                    for prefix in list_dir(kind_dir):
                         prefix_dir = os.path.join(kind_dir, prefix)
                         if prefix.startswith(TEMP_PREFIX):
                             removed += self._unlink_if_older(prefix_dir, cutoff)
                             continue
-                        for entry in _list_dir(prefix_dir):
+                        for entry in list_dir(prefix_dir):
                             if entry.startswith(TEMP_PREFIX) and self._unlink_if_older(
                                     os.path.join(prefix_dir, entry), cutoff):
                                 removed += 1
         except OSError as exc:
-            raise _unavailable(exc, "sweep", "temp files") from exc
+            raise unavailable(exc, "sweep", "temp files") from exc
         return removed
 
     @staticmethod

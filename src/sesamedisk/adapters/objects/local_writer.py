@@ -8,6 +8,7 @@ import os
 import secrets
 from collections.abc import Callable
 
+from sesamedisk.adapters.objects.local_files import settled_mtime_ns
 from sesamedisk.errors import InvalidRequest, Unavailable
 
 Publish = Callable[[str, str], None]
@@ -69,6 +70,8 @@ class LocalObjectWriter:
         fd = self._require_open()
         assert self._temp is not None
         try:
+            settled = settled_mtime_ns()
+            os.utime(fd, ns=(settled, settled))
             os.fsync(fd)
             os.close(fd)
             self._fd = None

@@ -79,6 +79,9 @@ class MemoryObjectStore:
         return MemoryObjectWriter(lambda object_id, data: self.put(checked, scope, object_id,
                                                                    data))
 
+    def flush(self) -> None:
+        """Nothing to do: memory is as durable as it gets."""
+
     def get(self, kind: ObjectKind, scope: str, object_id: str) -> bytes:
         """The stored bytes; ObjectNotFound if absent."""
         key = self._key(kind, scope, object_id)

@@ -6,13 +6,15 @@ import contextlib
 import hashlib
 import io
 import struct
+import threading
 import zlib
-from collections.abc import Iterable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
 from sesamedisk.domain.codec import MAX_FS_OBJECT_BYTES, sha1_hex, verify_commit
 from sesamedisk.errors import Corrupted, InvalidRequest
-from sesamedisk.ports.objects import ObjectKind, ObjectStore, ObjectWriter
+from sesamedisk.ports.objects import ObjectKind, ObjectStore, ObjectWriter, StampedReads
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -112,11 +114,55 @@ class _VerifiedBlockStream(io.RawIOBase):
         super().close()
 
 
+_Key = tuple[ObjectKind, str, str]
+VERIFIED_STAMPS_KEPT = 100_000
+"""How many (object, stamp) pairs a process remembers as checked (about 15 MB)."""
+
+
+class VerifiedStamps:
+    """Bounded LRU of objects whose stored bytes this process has checked, by stamp."""
+
+    def __init__(self, capacity: int = VERIFIED_STAMPS_KEPT) -> None:
+        self._capacity = capacity
+        self._stamps: OrderedDict[_Key, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def matches(self, key: _Key, stamp: str) -> bool:
+        """True when `key` was checked and its stamp has not changed since."""
+        if not stamp:
+            return False
+        with self._lock:
+            if self._stamps.get(key) != stamp:
+                return False
+            self._stamps.move_to_end(key)
+            return True
+
+    def remember(self, key: _Key, stamp: str) -> None:
+        """Record that the bytes behind `stamp` were checked ("" means: cannot tell)."""
+        if not stamp:
+            return
+        with self._lock:
+            self._stamps[key] = stamp
+            self._stamps.move_to_end(key)
+            while len(self._stamps) > self._capacity:
+                self._stamps.popitem(last=False)
+
+    def forget(self, key: _Key | None = None) -> None:
+        """Drop one key, or everything."""
+        with self._lock:
+            if key is None:
+                self._stamps.clear()
+            else:
+                self._stamps.pop(key, None)
+
+
 class _VerifyingWriter:
     """Refuses to commit streamed bytes under an id they do not match."""
 
-    def __init__(self, inner: ObjectWriter, kind: ObjectKind) -> None:
+    def __init__(self, inner: ObjectWriter, kind: ObjectKind,
+                 on_commit: Callable[[str], None]) -> None:
         self._inner = inner
+        self._on_commit = on_commit
         self._kind = kind
         self._collected: bytearray | None = None if kind is ObjectKind.BLOCK else bytearray()
 
@@ -147,6 +193,7 @@ class _VerifyingWriter:
             raise InvalidRequest(f"{self._kind.value} object {object_id} does not match "
                                  "its content")
         self._inner.commit(object_id)
+        self._on_commit(object_id)
 
     def abort(self) -> None:
         """Discard what was written."""
@@ -162,6 +209,14 @@ class VerifyingObjectStore:
 
     def __init__(self, inner: ObjectStore) -> None:
         self._inner = inner
+        self._stamped = inner if isinstance(inner, StampedReads) else None
+        self._checked = VerifiedStamps()
+
+    def _remember(self, kind: ObjectKind, scope: str, object_id: str) -> None:
+        """After a checked write, skip re-hashing the object until its file changes."""
+        if self._stamped is not None:
+            key = (_kind(kind), scope, object_id)
+            self._checked.remember(key, self._stamped.stamp(kind, scope, object_id))
 
     @property
     def inner(self) -> ObjectStore:
@@ -174,21 +229,40 @@ class VerifyingObjectStore:
             raise InvalidRequest(f"{_kind(kind).value} object {object_id} does not match "
                                  "its content")
         self._inner.put(kind, scope, object_id, data)
+        self._remember(kind, scope, object_id)
 
     def open_writer(self, kind: ObjectKind, scope: str) -> ObjectWriter:
         """A writer whose commit refuses bytes that do not match the id given."""
-        return _VerifyingWriter(self._inner.open_writer(kind, scope), _kind(kind))
+        return _VerifyingWriter(self._inner.open_writer(kind, scope), _kind(kind),
+                                lambda object_id: self._remember(kind, scope, object_id))
+
+    def flush(self) -> None:
+        """Make everything stored durable."""
+        self._inner.flush()
 
     def get(self, kind: ObjectKind, scope: str, object_id: str) -> bytes:
         """The stored bytes, checked; ObjectNotFound if absent, Corrupted if they mismatch."""
-        data = self._inner.get(kind, scope, object_id)
+        if self._stamped is None:
+            data = self._inner.get(kind, scope, object_id)
+            if not content_matches(kind, object_id, data):
+                raise Corrupted(_mismatch(kind, scope, object_id))
+            return data
+        key = (_kind(kind), scope, object_id)
+        data, stamp = self._stamped.get_stamped(kind, scope, object_id)
+        if self._checked.matches(key, stamp):
+            return data
         if not content_matches(kind, object_id, data):
+            self._checked.forget(key)
             raise Corrupted(_mismatch(kind, scope, object_id))
+        self._checked.remember(key, stamp)
         return data
 
     def verify(self, kind: ObjectKind, scope: str, object_id: str) -> None:
-        """Check one stored object (for fsck); ObjectNotFound if absent, Corrupted if bad."""
-        self.get(kind, scope, object_id)
+        """Re-hash one stored object whatever was checked before (fsck, scrub)."""
+        data = self._inner.get(kind, scope, object_id)
+        if not content_matches(kind, object_id, data):
+            raise Corrupted(_mismatch(kind, scope, object_id))
+
 
     def open_read(self, kind: ObjectKind, scope: str, object_id: str) -> BinaryIO:
         """A checked stream: blocks are hashed while streamed, fs and commits read whole.
@@ -220,6 +294,7 @@ class VerifyingObjectStore:
 
     def delete(self, kind: ObjectKind, scope: str, object_id: str) -> None:
         """Remove the object if present."""
+        self._checked.forget((_kind(kind), scope, object_id))
         self._inner.delete(kind, scope, object_id)
 
     def iter_ids(self, kind: ObjectKind, scope: str) -> Iterator[str]:
@@ -232,4 +307,5 @@ class VerifyingObjectStore:
 
     def delete_scope(self, scope: str) -> None:
         """Remove every object of a scope."""
+        self._checked.forget()
         self._inner.delete_scope(scope)
