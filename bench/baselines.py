@@ -14,6 +14,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 ROOT_ENV = "SESAME_BENCH_ASGI_ROOT"
+FSYNC_ENV = "SESAME_BENCH_ASGI_FSYNC"
+"""When set to 1, every PUT is fsync'ed before the answer, as sesamedisk does per block."""
 """Environment variable naming the directory the minimal ASGI app stores bodies in."""
 READ_CHUNK = 1024 * 1024
 """The minimal ASGI app serves files in reads (and ASGI sends) of this size."""
@@ -84,6 +86,8 @@ async def _put(path: str, receive: Receive, send: Send) -> None:
                 written = out.write(view) or 0
                 view = view[written:]
             more = message.get("more_body", False)
+        if os.environ.get(FSYNC_ENV) == "1":
+            os.fsync(out.fileno())
     await _reply(send, 200)
 
 

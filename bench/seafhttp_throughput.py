@@ -306,8 +306,9 @@ def _start_nginx(work: Path, servers: Servers, prefix: str) -> None:
                                   stored_file=lambda block_id: blocks / block_id))
 
 
-def _start_asgi(work: Path, servers: Servers, prefix: str) -> None:
-    root = work / "asgi-root"
+def _start_asgi(work: Path, servers: Servers, prefix: str, *, fsync: bool = False) -> None:
+    key = "asgi-fsync" if fsync else "asgi"
+    root = work / f"{key}-root"
     root.mkdir()
     port = free_port()
     asgi = ServerProcess(
@@ -317,11 +318,13 @@ def _start_asgi(work: Path, servers: Servers, prefix: str) -> None:
          "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools",
          "--lifespan", "off", "--no-access-log", "--log-level", "warning",
          "--timeout-keep-alive", "75"],
-        work / "asgi.log", env=pin_env({baselines.ROOT_ENV: str(root)}), cwd=work)
+        work / f"{key}.log", env=pin_env({baselines.ROOT_ENV: str(root),
+                                          baselines.FSYNC_ENV: "1" if fsync else "0"}),
+        cwd=work)
     servers.processes.append(asgi)
     asgi.wait_http(port)
-    servers.targets.append(Target("asgi", "minimal ASGI", port, prefix, {},
-                                  stored_file=lambda block_id: root / block_id))
+    servers.targets.append(Target(key, "minimal ASGI + fsync" if fsync else "minimal ASGI",
+                                  port, prefix, {}, stored_file=lambda block_id: root / block_id))
 
 
 def start_servers(work: Path, servers: Servers, which: Sequence[str],
@@ -334,6 +337,8 @@ def start_servers(work: Path, servers: Servers, which: Sequence[str],
         _start_nginx(work, servers, prefix)
     if "asgi" in which:
         _start_asgi(work, servers, prefix)
+    if "asgi-fsync" in which:
+        _start_asgi(work, servers, prefix, fsync=True)
 
 
 @dataclass
@@ -362,6 +367,8 @@ ROW_LABELS: dict[tuple[str, Direction], str] = {
     ("nginx", "download"): "nginx GET (sendfile off, 2×1m)",
     ("asgi", "upload"): "minimal ASGI PUT → file (no fsync)",
     ("asgi", "download"): "minimal ASGI GET (1 MiB reads)",
+    ("asgi-fsync", "upload"): "minimal ASGI PUT → file + fsync",
+    ("asgi-fsync", "download"): "minimal ASGI + fsync GET (same)",
 }
 RATIOS: list[tuple[str, tuple[str, Direction], tuple[str, Direction], float | None]] = [
     ("ours download / nginx download", ("ours", "download"), ("nginx", "download"),
@@ -369,6 +376,8 @@ RATIOS: list[tuple[str, tuple[str, Direction], tuple[str, Direction], float | No
     ("ours upload / minimal-ASGI upload", ("ours", "upload"), ("asgi", "upload"), UPLOAD_GOAL),
     ("ours upload / nginx PUT", ("ours", "upload"), ("nginx", "upload"), None),
     ("ours download / minimal-ASGI download", ("ours", "download"), ("asgi", "download"), None),
+    ("ours upload / minimal-ASGI+fsync upload", ("ours", "upload"), ("asgi-fsync", "upload"),
+     None),
 ]
 
 
@@ -483,8 +492,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--tmp-dir", type=Path, default=None,
                         help="where the temp data lives (default: the system temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, data)")
-    parser.add_argument("--servers", default="ours,nginx,asgi",
-                        help="comma-separated subset of ours,nginx,asgi (default: all three)")
+    parser.add_argument("--servers", default="ours,nginx,asgi,asgi-fsync",
+                        help="comma-separated subset of ours,nginx,asgi,asgi-fsync "
+                             "(default: all four)")
     parser.add_argument("--keep-blocks", action="store_true",
                         help="do not delete each server's blocks after its turn (uploads then "
                              "write into fresh pages: see README)")
@@ -502,8 +512,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             or args.streams < 1:
         parser.error("need block-mib ≥ 1, total-mib ≥ block-mib, reps ≥ 1, streams ≥ 1")
     args.servers = [name.strip() for name in args.servers.split(",") if name.strip()]
-    if not args.servers or not set(args.servers) <= {"ours", "nginx", "asgi"}:
-        parser.error("--servers takes a comma-separated subset of ours,nginx,asgi")
+    if not args.servers or not set(args.servers) <= {"ours", "nginx", "asgi", "asgi-fsync"}:
+        parser.error("--servers takes a comma-separated subset of ours,nginx,asgi,asgi-fsync")
     return args
 
 
