@@ -137,13 +137,20 @@ def _decode_dirent(item: object) -> Dirent:
                   modifier=modifier, size=size)
 
 
+def _json_object(raw: bytes, what: str) -> Any:
+    """Parse `raw` as one JSON object, or raise InvalidRequest naming `what`."""
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise InvalidRequest(f"{what} is not valid JSON") from exc
+    _require(isinstance(value, dict), f"{what} must be a JSON object")
+    assert isinstance(value, dict)
+    return value
+
+
 def decode_fs_json(text: bytes) -> FsObject:
     """Parse the JSON text of a version-1 fs object."""
-    try:
-        value = json.loads(text)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise InvalidRequest("fs object is not valid JSON") from exc
-    _require(isinstance(value, dict), "fs object must be a JSON object")
+    value = _json_object(text, "fs object")
     kind = value.get("type")
     if kind == FS_TYPE_FILE:
         blocks = value.get("block_ids")
@@ -263,11 +270,7 @@ def _decode_encryption(value: Mapping[str, Any]) -> EncryptionInfo | None:
 
 def decode_commit(raw: bytes) -> Commit:
     """Parse commit JSON and validate it as the Seafile client does."""
-    try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise InvalidRequest("commit is not valid JSON") from exc
-    _require(isinstance(value, dict), "commit must be a JSON object")
+    value = _json_object(raw, "commit")
     _require(is_object_id(value.get("commit_id")), "commit_id is invalid")
     _require(is_object_id(value.get("root_id")), "commit root_id is invalid")
     _require(is_library_id(value.get("repo_id")), "commit repo_id is invalid")

@@ -7,12 +7,11 @@ import hashlib
 import io
 import struct
 import threading
-import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
-from sesamedisk.domain.codec import MAX_FS_OBJECT_BYTES, sha1_hex, verify_commit
+from sesamedisk.domain.codec import decompress, sha1_hex, verify_commit
 from sesamedisk.errors import Corrupted, InvalidRequest
 from sesamedisk.ports.objects import ObjectKind, ObjectStore, ObjectWriter, StampedReads
 
@@ -22,23 +21,6 @@ if TYPE_CHECKING:
 # verify_commit can fail on hostile input with more than InvalidRequest (e.g. a ctime too
 # large for struct.pack, a creator that is not ASCII, JSON nested too deeply).
 _UNDECODABLE = (InvalidRequest, ValueError, struct.error, RecursionError)
-
-
-def _inflate_complete(raw: bytes) -> bytes | None:
-    """Inflate a stored fs object; None unless it is exactly one complete zlib stream.
-
-    Like codec.decompress (same size limit) but stricter: codec.decompress also accepts a
-    truncated stream or trailing bytes, which would let altered bytes pass as the object
-    and which the Seafile client refuses to inflate.
-    """
-    inflater = zlib.decompressobj()
-    try:
-        text = inflater.decompress(raw, MAX_FS_OBJECT_BYTES)
-    except zlib.error:
-        return None
-    if inflater.unconsumed_tail or not inflater.eof or inflater.unused_data:
-        return None
-    return text
 
 
 def _kind(kind: object) -> ObjectKind:
@@ -59,8 +41,10 @@ def content_matches(kind: ObjectKind, object_id: str, data: bytes) -> bool:
     if checked is ObjectKind.BLOCK:
         return sha1_hex(data) == object_id
     if checked is ObjectKind.FS:
-        text = _inflate_complete(data)
-        return text is not None and sha1_hex(text) == object_id
+        try:
+            return sha1_hex(decompress(data)) == object_id
+        except InvalidRequest:
+            return False
     try:
         verify_commit(object_id, data)
     except _UNDECODABLE:
