@@ -387,10 +387,9 @@ class SeafClient:
         libpasswd: str | None = None,
         check: bool = True,
     ) -> subprocess.CompletedProcess[str]:
-        args = ["-l", repo_id, "-s", server, "-d", str(self.libs), "-u", user, "-p", password]
-        if libpasswd is not None:
-            args += ["-e", libpasswd]
-        return self.run("download", *args, check=check)
+        """`seaf-cli download`: clone into a new folder below this client's libraries dir."""
+        return self._fetch("download", repo_id, self.libs, (server, user, password),
+                           libpasswd=libpasswd, check=check)
 
     def sync(
         self,
@@ -403,10 +402,18 @@ class SeafClient:
         libpasswd: str | None = None,
         check: bool = True,
     ) -> subprocess.CompletedProcess[str]:
+        """`seaf-cli sync`: sync the library with an existing local folder."""
+        return self._fetch("sync", repo_id, folder, (server, user, password),
+                           libpasswd=libpasswd, check=check)
+
+    def _fetch(self, command: str, repo_id: str, folder: Path,
+               login: tuple[str, str, str], *, libpasswd: str | None,
+               check: bool) -> subprocess.CompletedProcess[str]:
+        server, user, password = login
         args = ["-l", repo_id, "-s", server, "-d", str(folder), "-u", user, "-p", password]
         if libpasswd is not None:
             args += ["-e", libpasswd]
-        return self.run("sync", *args, check=check)
+        return self.run(command, *args, check=check)
 
     def desync(self, folder: Path) -> subprocess.CompletedProcess[str]:
         return self.run("desync", "-d", str(folder))
