@@ -15,7 +15,8 @@ from sesamedisk.ports.deps import Deps
 from sesamedisk.services import accounts
 
 log = logging.getLogger("sesamedisk")
-TEMP_FILE_GRACE_SECONDS = 0
+TEMP_FILE_GRACE_SECONDS = 3600
+"""Temp files are never visible as objects; this age only keeps another process's writes safe."""
 
 
 def database_url(settings: Settings) -> str:
@@ -26,8 +27,8 @@ def database_url(settings: Settings) -> str:
 def build_deps(settings: Settings, *, recover: bool = True) -> Deps:
     """Open the metadata database (migrating it) and the object store.
 
-    With `recover`, temp files that a killed process left behind are removed first; only
-    do that when no other process of this data folder is writing.
+    With `recover`, temp files that a killed process left behind an hour or more ago are
+    removed; younger ones may belong to another process sharing the data folder.
     """
     settings.data.mkdir(parents=True, exist_ok=True)
     engine = create_engine_for(database_url(settings))
