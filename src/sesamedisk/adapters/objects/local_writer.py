@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import secrets
 from collections.abc import Callable
 
+from sesamedisk.adapters.objects.hashing import HashingWriter
 from sesamedisk.adapters.objects.local_files import settled_mtime_ns
 from sesamedisk.errors import InvalidRequest, Unavailable
 
@@ -15,7 +15,7 @@ Publish = Callable[[str, str], None]
 """publish(temp_path, object_id): give a finished, fsync'ed temp file its final name."""
 
 
-class LocalObjectWriter:
+class LocalObjectWriter(HashingWriter):
     """Streams bytes into a temp file while hashing them; `commit` links it into place.
 
     The temp file lives in the kind's folder (`<scope>/<kind>/.tmp-…`), on the same file
@@ -24,10 +24,9 @@ class LocalObjectWriter:
 
     def __init__(self, temp_dir: str, temp_prefix: str, publish: Publish,
                  on_error: Callable[[OSError], Unavailable]) -> None:
+        super().__init__()
         self._publish = publish
         self._on_error = on_error
-        self._hash = hashlib.sha1()
-        self._size = 0
         self._temp: str | None = os.path.join(temp_dir, f"{temp_prefix}{secrets.token_hex(12)}")
         try:
             self._fd: int | None = os.open(
@@ -35,16 +34,6 @@ class LocalObjectWriter:
         except OSError as exc:
             self._temp = None
             raise on_error(exc) from exc
-
-    @property
-    def digest(self) -> str:
-        """Hex SHA-1 of the bytes written so far."""
-        return self._hash.hexdigest()
-
-    @property
-    def size(self) -> int:
-        """How many bytes were written so far."""
-        return self._size
 
     def _require_open(self) -> int:
         if self._fd is None:
@@ -54,8 +43,7 @@ class LocalObjectWriter:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Hash and append `data`."""
         fd = self._require_open()
-        view = memoryview(data).cast("B")
-        self._hash.update(view)
+        view = self._take(data)
         try:
             written = 0
             while written < len(view):
@@ -63,7 +51,6 @@ class LocalObjectWriter:
         except OSError as exc:
             self.abort()
             raise self._on_error(exc) from exc
-        self._size += len(view)
 
     def commit(self, object_id: str) -> None:
         """fsync the temp file and publish it as `object_id` (an existing object wins)."""

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
+from sesamedisk.adapters.objects.hashing import HashingWriter
 from sesamedisk.adapters.objects.keys import validate_key, validate_kind, validate_scope
 from sesamedisk.errors import InvalidRequest, ObjectNotFound
 from sesamedisk.ports.objects import ObjectKind
@@ -15,23 +15,13 @@ from sesamedisk.ports.objects import ObjectKind
 _Key = tuple[ObjectKind, str, str]
 
 
-class MemoryObjectWriter:
+class MemoryObjectWriter(HashingWriter):
     """Collects a streamed object in memory and hands it to `put` on commit."""
 
     def __init__(self, put: Callable[[str, bytes], None]) -> None:
+        super().__init__()
         self._put = put
-        self._hash = hashlib.sha1()
         self._buffer: bytearray | None = bytearray()
-
-    @property
-    def digest(self) -> str:
-        """Hex SHA-1 of the bytes written so far."""
-        return self._hash.hexdigest()
-
-    @property
-    def size(self) -> int:
-        """How many bytes were written so far."""
-        return len(self._buffer or b"")
 
     def _open(self) -> bytearray:
         if self._buffer is None:
@@ -41,8 +31,7 @@ class MemoryObjectWriter:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Hash and append `data`."""
         buffer = self._open()
-        self._hash.update(data)
-        buffer += data
+        buffer += self._take(data)
 
     def commit(self, object_id: str) -> None:
         """Store the collected bytes under `object_id`."""

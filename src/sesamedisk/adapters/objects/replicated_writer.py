@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Callable, Sequence
 
+from sesamedisk.adapters.objects.hashing import HashingWriter
 from sesamedisk.adapters.objects.keys import validate_object_id
 from sesamedisk.adapters.objects.verifying import content_matches
 from sesamedisk.errors import InvalidRequest, Unavailable
@@ -18,7 +18,7 @@ Settle = Callable[[str, list[str], list[str]], None]
 """settle(object_id, acked, failed): record the outcome; raises Unavailable below quorum."""
 
 
-class ReplicatedObjectWriter:
+class ReplicatedObjectWriter(HashingWriter):
     """Writes each piece to every backend writer; a backend failing mid-stream is dropped.
 
     The bytes are checked against the id on commit (InvalidRequest if they do not match),
@@ -27,25 +27,14 @@ class ReplicatedObjectWriter:
 
     def __init__(self, kind: ObjectKind, writers: Live, dropped: Sequence[str], *,
                  quorum: int, run_all: RunAll, settle: Settle) -> None:
+        super().__init__()
         self._kind = kind
         self._live: Live | None = writers
         self._dropped = list(dropped)
         self._quorum = quorum
         self._run_all = run_all
         self._settle = settle
-        self._hash = hashlib.sha1()
-        self._size = 0
         self._collected: bytearray | None = None if kind is ObjectKind.BLOCK else bytearray()
-
-    @property
-    def digest(self) -> str:
-        """Hex SHA-1 of the bytes written so far."""
-        return self._hash.hexdigest()
-
-    @property
-    def size(self) -> int:
-        """How many bytes were written so far."""
-        return self._size
 
     def _open(self) -> Live:
         if self._live is None:
@@ -69,11 +58,9 @@ class ReplicatedObjectWriter:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Hash and append `data` on every live backend (all done before this returns)."""
         live = self._open()
-        view = memoryview(data).cast("B")
-        self._hash.update(view)
+        view = self._take(data)
         if self._collected is not None:
             self._collected += view
-        self._size += view.nbytes
         acked = self._run(live, lambda writer: writer.write(view))
         if len(acked) < self._quorum:
             self.abort()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
+from sesamedisk.adapters.objects.hashing import HashingWriter
 from sesamedisk.errors import InvalidRequest, SesameError
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ FinalKey = Callable[[str], str]
 """final_key(object_id): the object's key in the bucket (validates the id)."""
 
 
-class S3ObjectWriter:
+class S3ObjectWriter(HashingWriter):
     """Hashes streamed bytes and buffers up to one part; nothing is visible before commit.
 
     An object that fits in one part is committed with a single conditional PUT. A larger one
@@ -38,6 +38,7 @@ class S3ObjectWriter:
 
     def __init__(self, client: S3Client, bucket: str, temp_key: str, part_size: int, *,
                  final_key: FinalKey, put_once: PutOnce, boundary: Boundary) -> None:
+        super().__init__()
         self._client = client
         self._bucket = bucket
         self._temp_key = f"{temp_key}{secrets.token_hex(12)}"
@@ -45,22 +46,10 @@ class S3ObjectWriter:
         self._final_key = final_key
         self._put_once = put_once
         self._boundary = boundary
-        self._hash = hashlib.sha1()
-        self._size = 0
         self._buffer: bytearray | None = bytearray()
         self._upload_id: str | None = None
         self._parts: list[tuple[int, str, int]] = []  # (number, etag, size)
         self._temp_completed = False
-
-    @property
-    def digest(self) -> str:
-        """Hex SHA-1 of the bytes written so far."""
-        return self._hash.hexdigest()
-
-    @property
-    def size(self) -> int:
-        """How many bytes were written so far."""
-        return self._size
 
     def _require_open(self) -> bytearray:
         if self._buffer is None:
@@ -70,9 +59,7 @@ class S3ObjectWriter:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Hash and buffer `data`, uploading every full part as it fills."""
         buffer = self._require_open()
-        view = memoryview(data).cast("B")
-        self._hash.update(view)
-        self._size += len(view)
+        view = self._take(data)
         try:
             while len(view):
                 room = self._part_size - len(buffer)
