@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.plugins.app",
     "tests.plugins.server",
     "tests.plugins.seafcli",
+    "tests.plugins.ceph",
 ]

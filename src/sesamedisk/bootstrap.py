@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import Engine
 
 from sesamedisk.adapters.metadata.engine import create_engine_for, sqlite_url_for_data_dir
 from sesamedisk.adapters.metadata.migrate import upgrade
 from sesamedisk.adapters.metadata.sql import sql_unit_of_work_factory
+from sesamedisk.adapters.metadata.sql_repairs import SqlRepairJournal
 from sesamedisk.adapters.objects.local import LocalObjectStore
+from sesamedisk.adapters.objects.replicated import NamedBackend, ReplicatedObjectStore
+from sesamedisk.adapters.objects.s3 import S3ObjectStore
+from sesamedisk.adapters.objects.storage_admin import ReplicatedStoreAdmin, SingleStoreAdmin
 from sesamedisk.adapters.objects.verifying import VerifyingObjectStore
 from sesamedisk.config import Settings
+from sesamedisk.domain.retention import GcPolicy
+from sesamedisk.errors import InvalidRequest, LibraryNotFound
 from sesamedisk.ports.deps import Deps
+from sesamedisk.ports.metadata import UnitOfWorkFactory
+from sesamedisk.ports.objects import ObjectStore
+from sesamedisk.ports.storage import StorageAdmin
 from sesamedisk.services import accounts
+from sesamedisk.storage_config import Backend, LocalBackend, S3Backend
 
 log = logging.getLogger("sesamedisk")
 TEMP_FILE_GRACE_SECONDS = 3600
@@ -24,6 +39,71 @@ def database_url(settings: Settings) -> str:
     return settings.database_url or sqlite_url_for_data_dir(settings.data)
 
 
+def _local_store(path: Path, recover: bool) -> LocalObjectStore:
+    local = LocalObjectStore(path)
+    if recover:
+        removed = local.sweep_temp(TEMP_FILE_GRACE_SECONDS)
+        if removed:
+            log.warning("removed %d half-written temp files in %s left by a crash",
+                        removed, path)
+    return local
+
+
+def _s3_store(backend: S3Backend) -> S3ObjectStore:
+    if backend.secret_key is not None:
+        secret = backend.secret_key.get_secret_value()
+    else:
+        assert backend.secret_key_env is not None
+        secret = os.environ.get(backend.secret_key_env, "")
+        if not secret:
+            raise InvalidRequest(f"backend {backend.name}: environment variable "
+                                 f"{backend.secret_key_env} is not set")
+    store = S3ObjectStore(backend.bucket, endpoint_url=backend.endpoint,
+                          access_key=backend.access_key, secret_key=secret,
+                          region=backend.s3_region, prefix=backend.prefix)
+    if backend.create_bucket:
+        store.ensure_bucket()
+    return store
+
+
+def _backend_store(settings: Settings, backend: Backend, recover: bool) -> ObjectStore:
+    if isinstance(backend, LocalBackend):
+        return _local_store(settings.data / backend.path, recover)
+    return _s3_store(backend)
+
+
+def library_regions(uow: UnitOfWorkFactory) -> Callable[[str], frozenset[str] | None]:
+    """Where a library's bytes may go, from its row; unknown libraries get no placement."""
+
+    def regions_for(library_id: str) -> frozenset[str] | None:
+        with uow() as unit:
+            library = unit.libraries.get(library_id, include_deleted=True)
+        if library is None:
+            raise LibraryNotFound(f"no library {library_id}: its objects have no placement")
+        return library.regions
+
+    return regions_for
+
+
+def build_object_store(settings: Settings, engine: Engine, uow: UnitOfWorkFactory, *,
+                       recover: bool) -> tuple[ObjectStore, StorageAdmin, Callable[[], None]]:
+    """The object store the config describes, its admin, and what closes it.
+
+    No backends configured: one local copy in --data, verified on every read.
+    """
+    storage = settings.storage
+    if not storage.backends:
+        local = _local_store(settings.objects_dir, recover)
+        return VerifyingObjectStore(local), SingleStoreAdmin(local), lambda: None
+    named = [NamedBackend(b.name, b.region, _backend_store(settings, b, recover))
+             for b in storage.backends]
+    replicated = ReplicatedObjectStore(
+        named, write_quorum=storage.quorum, copies=storage.target_copies,
+        regions_for=library_regions(uow), journal=SqlRepairJournal(engine))
+    kinds = {b.name: b.type for b in storage.backends}
+    return replicated, ReplicatedStoreAdmin(replicated, named, kinds), replicated.close
+
+
 def build_deps(settings: Settings, *, recover: bool = True) -> Deps:
     """Open the metadata database (migrating it) and the object store.
 
@@ -33,13 +113,28 @@ def build_deps(settings: Settings, *, recover: bool = True) -> Deps:
     settings.data.mkdir(parents=True, exist_ok=True)
     engine = create_engine_for(database_url(settings))
     upgrade(engine)
-    local = LocalObjectStore(settings.objects_dir)
-    if recover:
-        removed = local.sweep_temp(TEMP_FILE_GRACE_SECONDS)
-        if removed:
-            log.warning("removed %d half-written temp files left by a crash", removed)
-    return Deps(uow=sql_unit_of_work_factory(engine), objects=VerifyingObjectStore(local),
-                close=engine.dispose)
+    uow = sql_unit_of_work_factory(engine)
+    objects, admin, close_objects = build_object_store(settings, engine, uow, recover=recover)
+    default_regions = settings.storage.default_regions
+    if default_regions is not None:
+        admin.check_regions(frozenset(default_regions))
+
+    def close() -> None:
+        close_objects()
+        engine.dispose()
+
+    return Deps(uow=uow, objects=objects, close=close, storage=admin,
+                default_regions=None if default_regions is None else frozenset(default_regions),
+                gc_policy=gc_policy(settings))
+
+
+def gc_policy(settings: Settings) -> GcPolicy:
+    """The garbage-collection policy of the [gc] config section."""
+    days, hours = 86_400, 3_600
+    history = settings.gc.history_days
+    return GcPolicy(history_seconds=None if history is None else int(history * days),
+                    trash_seconds=int(settings.gc.trash_days * days),
+                    grace_seconds=int(settings.gc.grace_hours * hours))
 
 
 def ensure_admin(settings: Settings, deps: Deps) -> tuple[str, str] | None:

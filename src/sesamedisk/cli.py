@@ -1,4 +1,4 @@
-"""The `sesame` command: serve, admin, fsck, migrate, config."""
+"""The `sesame` command: serve, admin, fsck, scrub, migrate, config."""
 
 from __future__ import annotations
 
@@ -8,15 +8,19 @@ import json
 import logging
 import os
 import sys
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from sesamedisk import __version__
-from sesamedisk.config import Settings
+from sesamedisk.config import Settings, load_settings
 from sesamedisk.errors import SesameError
+
+if TYPE_CHECKING:
+    from sesamedisk.services.gc import GcReport
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -25,10 +29,13 @@ def _settings(args: argparse.Namespace) -> Settings:
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
-    return Settings(**overrides)
+    return load_settings(getattr(args, "config", None), **overrides)
 
 
 def _add_storage_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=None,
+                        help="TOML config file (backends, copies, quorum, scrub, gc; "
+                             "see docs/configuration.md)")
     parser.add_argument("--data", type=Path, default=None,
                         help="data folder (default ./sesame-data, env SESAMEDISK_DATA)")
     parser.add_argument("--database-url", default=None,
@@ -52,12 +59,21 @@ def _tune_malloc() -> None:
     libc.mallopt(m_trim_threshold, 128 * 1024 * 1024)
 
 
+def _log_gc(report: GcReport) -> None:
+    logging.getLogger("sesamedisk.gc").info(
+        "gc freed %d objects, %d bytes; %d errors", report.objects, report.bytes,
+        len(report.errors))
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run the HTTP server."""
+    """Run the HTTP server and its background maintenance (repairs, scrub)."""
     import uvicorn
 
     _tune_malloc()
     from sesamedisk.bootstrap import build_deps, ensure_admin
+    from sesamedisk.maintenance import SCRUB_MARKER, start_maintenance
+    from sesamedisk.services.gc import collect_garbage
+    from sesamedisk.services.storage import storage_admin
     from sesamedisk.web.app import build_app
 
     settings = _settings(args)
@@ -66,10 +82,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if created is not None:
         print(f"Created admin account {created[0]} with password {created[1]}", flush=True)
     app = build_app(deps, max_block_bytes=settings.max_block_bytes)
+    storage = storage_admin(deps)
     print(f"sesamedisk {__version__} serving {settings.data} on "
-          f"http://{settings.host}:{settings.port}", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                access_log=False, http="httptools", loop="uvloop", timeout_keep_alive=75)
+          f"http://{settings.host}:{settings.port}; storage: {storage.status().mode}",
+          flush=True)
+    maintenance = start_maintenance(storage, settings.scrub,
+                                    scrub_marker=settings.data / SCRUB_MARKER)
+    if settings.gc.interval_hours > 0:
+        maintenance.every(settings.gc.interval_hours * 3600, "gc",
+                          lambda: _log_gc(collect_garbage(deps, deps.gc_policy)))
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
+                    access_log=False, http="httptools", loop="uvloop", timeout_keep_alive=75)
+    finally:
+        maintenance.stop()
+        deps.close()
     return 0
 
 
@@ -86,17 +113,65 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 
 
 def cmd_fsck(args: argparse.Namespace) -> int:
-    """Check every library's history; exit 0 only when all is sound."""
+    """Check every stored copy and every library's history; exit 0 only when all is sound."""
     from sesamedisk.bootstrap import build_deps
     from sesamedisk.services.fsck import fsck
 
-    report = fsck(build_deps(_settings(args), recover=False))
+    deps = build_deps(_settings(args), recover=False)
+    try:
+        report = fsck(deps, repair=args.repair)
+    finally:
+        deps.close()
     for problem in report.problems:
         print(f"PROBLEM {problem}")
+    if args.repair:
+        print(f"repaired {report.repaired} copies")
+    if report.garbage_copies:
+        print(f"note: {report.garbage_copies} missing or bad copies of unreferenced objects "
+              "(left by interrupted writes or collected versions; `sesame gc` removes them)")
     print(f"checked {report.libraries} libraries, {report.commits} commits, "
-          f"{report.fs_objects} fs objects, {report.blocks} blocks: "
+          f"{report.fs_objects} fs objects, {report.blocks} blocks, {report.copies} copies: "
           f"{'OK' if report.ok else f'{len(report.problems)} problems'}")
     return 0 if report.ok else 1
+
+
+def cmd_scrub(args: argparse.Namespace) -> int:
+    """Re-read and verify every copy once (repairing); exit 0 only when all copies are good."""
+    from sesamedisk.bootstrap import build_deps
+    from sesamedisk.services.storage import copies_good, scrub_once, scrub_summary
+
+    settings = _settings(args)
+    rate = settings.scrub.max_mb_per_second if args.rate is None else args.rate
+    deps = build_deps(settings, recover=False)
+    try:
+        report = scrub_once(deps, repair=not args.no_repair,
+                            max_bytes_per_second=rate * 1_000_000 if rate > 0 else None)
+    finally:
+        deps.close()
+    for problem in report.problems:
+        print(f"PROBLEM {problem}")
+    print(f"scrub: {scrub_summary(report)}")
+    return 0 if copies_good(report) else 1
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    """Collect garbage (or report what could be); exit 1 when a library could not be done."""
+    from sesamedisk.bootstrap import build_deps
+    from sesamedisk.services.gc import collect_garbage
+
+    deps = build_deps(_settings(args), recover=False)
+    try:
+        report = collect_garbage(deps, deps.gc_policy, dry_run=args.dry_run)
+    finally:
+        deps.close()
+    verb = "reclaimable" if args.dry_run else "freed"
+    for item in report.libraries:
+        what = "purge" if item.purged else "library"
+        print(f"{what} {item.library_id} ({item.name}): {item.objects} objects, "
+              f"{item.bytes} bytes {verb}" + (f"; ERROR {item.error}" if item.error else ""))
+    print(f"gc{' (dry run)' if args.dry_run else ''}: {report.objects} objects, "
+          f"{report.bytes} bytes {verb} (one copy each)")
+    return 1 if report.errors else 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -136,9 +211,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_storage_options(create)
     create.set_defaults(func=cmd_create_user)
 
-    check = sub.add_parser("fsck", help="verify every library's history; exit 1 on problems")
+    check = sub.add_parser("fsck", help="verify every copy and every library's history; "
+                                        "exit 1 on problems")
+    check.add_argument("--repair", action="store_true",
+                       help="first restore missing or corrupt copies from good ones")
     _add_storage_options(check)
     check.set_defaults(func=cmd_fsck)
+
+    scrub = sub.add_parser("scrub", help="re-read and verify every copy once, repairing from "
+                                         "good copies; exit 1 unless all copies are good")
+    scrub.add_argument("--rate", type=float, default=None, metavar="MBPS",
+                       help="read at most this many MB/s (default [scrub] max_mb_per_second; "
+                            "0: unlimited)")
+    scrub.add_argument("--no-repair", action="store_true",
+                       help="only report missing or corrupt copies, change nothing")
+    _add_storage_options(scrub)
+    scrub.set_defaults(func=cmd_scrub)
+
+    collect = sub.add_parser("gc", help="delete objects that no kept version needs and purge "
+                                        "expired trash ([gc] policy of the config)")
+    collect.add_argument("--dry-run", action="store_true",
+                         help="only report reclaimable bytes per library")
+    _add_storage_options(collect)
+    collect.set_defaults(func=cmd_gc)
 
     migrate = sub.add_parser("migrate", help="create or upgrade the metadata schema")
     _add_storage_options(migrate)
@@ -159,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         result: int = args.func(args)
-    except (SesameError, ValidationError) as exc:
+    except (SesameError, ValidationError, FileNotFoundError, tomllib.TOMLDecodeError) as exc:
         message = exc.message if isinstance(exc, SesameError) else str(exc)
         print(f"sesame: error: {message}", file=sys.stderr)
         return 2

@@ -1,11 +1,19 @@
-"""The one frozen Settings model, read once at start: defaults < environment < command line."""
+"""The one frozen Settings model, read once at start: defaults < TOML file < environment < CLI."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from sesamedisk.storage_config import GcSettings, S3Backend, ScrubSettings, StorageSettings
 
 REDACTED = "********"
 
@@ -13,7 +21,8 @@ REDACTED = "********"
 class Settings(BaseSettings):
     """Everything that configures a sesamedisk process."""
 
-    model_config = SettingsConfigDict(env_prefix="SESAMEDISK_", frozen=True, extra="forbid")
+    model_config = SettingsConfigDict(env_prefix="SESAMEDISK_", frozen=True, extra="forbid",
+                                      env_nested_delimiter="__")
 
     host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to.")
     port: int = Field(default=8000, ge=1, le=65535, description="TCP port of the HTTP server.")
@@ -30,6 +39,12 @@ class Settings(BaseSettings):
                                  description="Largest block a sync client may upload.")
     public_url: str | None = Field(
         default=None, description="Base URL clients reach the server at (for download links).")
+    storage: StorageSettings = Field(default_factory=StorageSettings,
+                                     description="Object backends, copies and quorum.")
+    scrub: ScrubSettings = Field(default_factory=ScrubSettings,
+                                 description="Background verification of every copy.")
+    gc: GcSettings = Field(default_factory=GcSettings,
+                           description="History retention, trash and garbage collection.")
 
     @property
     def objects_dir(self) -> Path:
@@ -47,4 +62,32 @@ class Settings(BaseSettings):
             user = credentials.split(":", 1)[0]
             values["database_url"] = f"{scheme}://{user}:{REDACTED}@{host}"
         values["data"] = str(self.data)
+        for backend, shown in zip(self.storage.backends, values["storage"]["backends"],
+                                  strict=True):
+            if isinstance(backend, S3Backend) and backend.secret_key is not None:
+                shown["secret_key"] = REDACTED
         return values
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from defaults < `config_file` (TOML) < SESAMEDISK_* environment < overrides."""
+    if config_file is None:
+        return Settings(**overrides)
+    if not config_file.is_file():
+        raise FileNotFoundError(f"config file {config_file} does not exist")
+    toml_file = config_file
+
+    class FileSettings(Settings):
+        """Settings with the TOML file as the lowest-priority source."""
+
+        @classmethod
+        def settings_customise_sources(
+            cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings,
+                    TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+
+    return FileSettings(**overrides)

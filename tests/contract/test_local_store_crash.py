@@ -392,3 +392,20 @@ def test_delete_scope_leaves_no_trash(store: LocalObjectStore) -> None:
         store.put(BLOCK, SCOPE, sha1(data), data)
     store.delete_scope(SCOPE)
     assert list(store.root.iterdir()) == []
+
+
+def test_a_vanished_root_is_unavailable_not_empty(store: LocalObjectStore) -> None:
+    data = b"on a disk that goes away"
+    store.put(BLOCK, SCOPE, sha1(data), data)
+    other = sha1(b"never stored")
+    assert store.missing(BLOCK, SCOPE, [other]) == [other]  # a plain miss stays a miss
+    for path in sorted(store.root.rglob("*"), reverse=True):
+        path.rmdir() if path.is_dir() else path.unlink()
+    store.root.rmdir()
+    for call in (lambda: store.exists(BLOCK, SCOPE, sha1(data)),
+                 lambda: store.get(BLOCK, SCOPE, sha1(data)),
+                 lambda: store.open_read(BLOCK, SCOPE, sha1(data)),
+                 lambda: store.stamp(BLOCK, SCOPE, sha1(data)),
+                 lambda: store.missing(BLOCK, SCOPE, [other])):
+        with pytest.raises(Unavailable, match="root folder"):
+            call()

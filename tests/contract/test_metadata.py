@@ -427,7 +427,8 @@ def test_mark_deleted_hides_the_library(uow_factory: UowFactory) -> None:
         assert deleted is not None
         assert deleted.deleted_at == 999
         assert uow.libraries.heads([library.id]) == {}
-        assert not uow.libraries.advance_head(library.id, expected=HEAD_0, new=HEAD_1, now=1000)
+        assert not uow.libraries.advance_head(library.id, expected=HEAD_0, new=HEAD_1, now=1000,
+                                              gc_epoch=0)
         with pytest.raises(errors.LibraryDeleted):
             uow.libraries.update_info(library.id, name="x", description="", now=1000)
         uow.libraries.mark_deleted(library.id, now=2000)  # again: keeps the first time
@@ -448,7 +449,8 @@ def test_advance_head_with_the_right_expected_head(uow_factory: UowFactory) -> N
     user = add_user(uow_factory)
     library = add_library(uow_factory, make_library(user.id, head=HEAD_0))
     with uow_factory() as uow:
-        assert uow.libraries.advance_head(library.id, expected=HEAD_0, new=HEAD_1, now=555)
+        assert uow.libraries.advance_head(library.id, expected=HEAD_0, new=HEAD_1, now=555,
+                                          gc_epoch=0)
         uow.commit()
     with uow_factory() as uow:
         advanced = uow.libraries.get(library.id)
@@ -460,9 +462,10 @@ def test_advance_head_with_a_stale_expected_head(uow_factory: UowFactory) -> Non
     user = add_user(uow_factory)
     library = add_library(uow_factory, make_library(user.id, head=HEAD_1))
     with uow_factory() as uow:
-        assert not uow.libraries.advance_head(library.id, expected=HEAD_0, new=HEAD_2, now=555)
+        assert not uow.libraries.advance_head(library.id, expected=HEAD_0, new=HEAD_2, now=555,
+                                              gc_epoch=0)
         assert not uow.libraries.advance_head(str(uuid.uuid4()), expected=HEAD_1, new=HEAD_2,
-                                              now=555)
+                                              now=555, gc_epoch=0)
         uow.commit()
     with uow_factory() as uow:
         unchanged = uow.libraries.get(library.id)
@@ -473,7 +476,8 @@ def test_rolled_back_advance_leaves_the_head(uow_factory: UowFactory) -> None:
     user = add_user(uow_factory)
     library = add_library(uow_factory, make_library(user.id, head=HEAD_0))
     with uow_factory() as uow:
-        assert uow.libraries.advance_head(library.id, expected=HEAD_0, new=HEAD_1, now=2)
+        assert uow.libraries.advance_head(library.id, expected=HEAD_0, new=HEAD_1, now=2,
+                                          gc_epoch=0)
     assert head_of(uow_factory, library.id) == HEAD_0
 
 
@@ -491,7 +495,7 @@ def test_read_then_swap_does_not_deadlock(uow_factory: UowFactory, database_url:
             time.sleep(0.3)
             assert seen is not None
             outcome["first"] = uow.libraries.advance_head(
-                library.id, expected=seen.head, new=HEAD_1, now=2)
+                library.id, expected=seen.head, new=HEAD_1, now=2, gc_epoch=0)
             uow.commit()
 
     def second() -> None:
@@ -503,7 +507,7 @@ def test_read_then_swap_does_not_deadlock(uow_factory: UowFactory, database_url:
             # so it reads the new head and its swap fails. PostgreSQL: it reads the old head
             # and swaps first, and the first's swap then finds the head moved.
             outcome["second"] = uow.libraries.advance_head(
-                library.id, expected=HEAD_0, new=HEAD_2, now=3)
+                library.id, expected=HEAD_0, new=HEAD_2, now=3, gc_epoch=0)
             uow.commit()
 
     run_threads([first, second])
@@ -551,7 +555,7 @@ def test_racing_threads_exactly_one_wins(uow_factory: UowFactory, read_first: bo
                 if read_first:
                     uow.libraries.get(library.id)
                 results[new] = uow.libraries.advance_head(
-                    library.id, expected=HEAD_0, new=new, now=index)
+                    library.id, expected=HEAD_0, new=new, now=index, gc_epoch=0)
                 uow.commit()
         return run
 
@@ -569,7 +573,8 @@ def _race_in_process(url: str, library_id: str, new: str, start: Any, results: A
         start.wait(60)
         with SqlUnitOfWork(engine) as uow:
             uow.libraries.get(library_id)
-            won = uow.libraries.advance_head(library_id, expected=HEAD_0, new=new, now=1)
+            won = uow.libraries.advance_head(library_id, expected=HEAD_0, new=new, now=1,
+                                             gc_epoch=0)
             uow.commit()
         results.put((new, won, None))
     except Exception as error:
@@ -621,7 +626,8 @@ def test_head_is_a_compare_and_swap_register(
     for now, (use_current, other, new, commit) in enumerate(steps):
         expected = model if use_current else other
         with uow_factory() as uow:
-            swapped = uow.libraries.advance_head(library.id, expected=expected, new=new, now=now)
+            swapped = uow.libraries.advance_head(library.id, expected=expected, new=new,
+                                                 now=now, gc_epoch=0)
             if commit:
                 uow.commit()
         assert swapped == (expected == model)

@@ -18,7 +18,7 @@ from sesamedisk.adapters.metadata.migrate import (
 )
 from sesamedisk.adapters.metadata.tables import metadata
 
-TABLES = {"users", "libraries", "api_tokens", "repo_tokens"}
+TABLES = {"users", "libraries", "api_tokens", "repo_tokens", "repair_tasks"}
 
 
 def test_migrations_ship_with_the_package() -> None:

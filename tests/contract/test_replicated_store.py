@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import itertools
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -18,12 +19,20 @@ from sesamedisk.adapters.objects.local import LocalObjectStore
 from sesamedisk.adapters.objects.memory import MemoryObjectStore
 from sesamedisk.adapters.objects.replicated import (
     NamedBackend,
+    RegionsFor,
+    RepairJournal,
     ReplicatedObjectStore,
 )
 from sesamedisk.adapters.objects.replicated_repair import TokenBucket
 from sesamedisk.adapters.objects.verifying import content_matches
-from sesamedisk.errors import Corrupted, InvalidRequest, ObjectNotFound, Unavailable
-from sesamedisk.ports.objects import ObjectKind, ObjectStore, ObjectWriter
+from sesamedisk.errors import (
+    Corrupted,
+    InvalidRequest,
+    LibraryNotFound,
+    ObjectNotFound,
+    Unavailable,
+)
+from sesamedisk.ports.objects import ObjectKind, ObjectStat, ObjectStore, ObjectWriter
 from tests.contract import test_object_store as store_contract
 from tests.contract import test_object_writer as writer_contract
 from tests.contract.test_object_store import SCOPE_A, SCOPE_B, sample
@@ -70,12 +79,12 @@ def test_the_contract_suites_are_imported() -> None:
 
 
 class FlakyStore:
-    """Wraps a store; while `down`, every call raises Unavailable. Counts writes."""
+    """Wraps a store; while `down`, every call raises Unavailable. Notes the scopes written."""
 
     def __init__(self, inner: ObjectStore | None = None) -> None:
         self.inner: ObjectStore = inner or MemoryObjectStore()
         self.down = False
-        self.writes = 0
+        self.written: list[str] = []
 
     def _check(self) -> None:
         if self.down:
@@ -83,12 +92,12 @@ class FlakyStore:
 
     def put(self, kind: ObjectKind, scope: str, object_id: str, data: bytes) -> None:
         self._check()
-        self.writes += 1
+        self.written.append(scope)
         self.inner.put(kind, scope, object_id, data)
 
     def open_writer(self, kind: ObjectKind, scope: str) -> ObjectWriter:
         self._check()
-        self.writes += 1
+        self.written.append(scope)
         return FlakyWriter(self, self.inner.open_writer(kind, scope))
 
     def flush(self) -> None:
@@ -122,6 +131,10 @@ class FlakyStore:
     def iter_ids(self, kind: ObjectKind, scope: str) -> Iterator[str]:
         self._check()
         return self.inner.iter_ids(kind, scope)
+
+    def iter_stats(self, kind: ObjectKind, scope: str) -> Iterator[ObjectStat]:
+        self._check()
+        return self.inner.iter_stats(kind, scope)
 
     def iter_scopes(self) -> Iterator[str]:
         self._check()
@@ -159,15 +172,19 @@ class FlakyWriter:
         self._inner.abort()
 
 
-def _flaky(count: int = 3, regions: tuple[str, ...] = ("eu", "eu", "eu"),
-           allowed: frozenset[str] | None = None
-           ) -> tuple[ReplicatedObjectStore, list[FlakyStore]]:
-    doubles = [FlakyStore() for _ in range(count)]
+def flaky(regions: tuple[str, ...] = ("eu", "eu", "eu"), *, copies: int | None = None,
+          regions_for: RegionsFor | None = None, inner: Sequence[ObjectStore] | None = None,
+          journal: RepairJournal | None = None
+          ) -> tuple[ReplicatedObjectStore, list[FlakyStore]]:
+    """A store over FlakyStores (around `inner` stores, or new memory ones), quorum 2."""
+    doubles = [FlakyStore(inner[i] if inner else None) for i in range(len(regions))]
     backends = [NamedBackend(f"b{i}", regions[i], d) for i, d in enumerate(doubles)]
-    return ReplicatedObjectStore(backends, write_quorum=2, allowed_regions=allowed), doubles
+    return ReplicatedObjectStore(backends, write_quorum=2, copies=copies,
+                                 regions_for=regions_for, journal=journal), doubles
 
 
-def _copies(doubles: list[FlakyStore], kind: ObjectKind, scope: str, object_id: str) -> int:
+def good_copies(doubles: list[FlakyStore], kind: ObjectKind, scope: str, object_id: str) -> int:
+    """How many of the doubles hold a copy that matches its id."""
     good = 0
     for double in doubles:
         with contextlib.suppress(ObjectNotFound):
@@ -175,18 +192,19 @@ def _copies(doubles: list[FlakyStore], kind: ObjectKind, scope: str, object_id: 
     return good
 
 
-def _objects(count: int) -> list[tuple[ObjectKind, str, bytes]]:
+def objects_of(count: int, scope: str = SCOPE_A) -> list[tuple[ObjectKind, str, bytes]]:
+    """`count` sample objects of every kind in turn: (kind, id, bytes)."""
     kinds = list(ObjectKind)
-    return [(kinds[i % 3], *sample(kinds[i % 3], SCOPE_A, i)) for i in range(count)]
+    return [(kinds[i % 3], *sample(kinds[i % 3], scope, i)) for i in range(count)]
 
 
 # --- failures -------------------------------------------------------------------------------
 
 
 def test_one_backend_down_degrades_and_repair_restores_three_copies() -> None:
-    store, doubles = _flaky()
+    store, doubles = flaky()
     doubles[1].down = True
-    objects = _objects(6)
+    objects = objects_of(6)
     for kind, object_id, data in objects:
         store.put(kind, SCOPE_A, object_id, data)
     status = store.status()
@@ -197,22 +215,22 @@ def test_one_backend_down_degrades_and_repair_restores_three_copies() -> None:
     assert down.pending_repairs == 6
     for kind, object_id, data in objects:
         assert store.get(kind, SCOPE_A, object_id) == data
-        assert _copies(doubles, kind, SCOPE_A, object_id) == 2
+        assert good_copies(doubles, kind, SCOPE_A, object_id) == 2
     report = store.repair_pending()
     assert report.deferred == 6  # still down: nothing lost, all still queued
     doubles[1].down = False
     report = store.repair_pending()
     assert report.repaired == 6
     for kind, object_id, _ in objects:
-        assert _copies(doubles, kind, SCOPE_A, object_id) == 3
+        assert good_copies(doubles, kind, SCOPE_A, object_id) == 3
     assert not store.status().degraded
     store.close()
 
 
 def test_two_backends_down_refuses_puts() -> None:
-    store, doubles = _flaky()
+    store, doubles = flaky()
     doubles[0].down = doubles[2].down = True
-    kind, object_id, data = _objects(1)[0]
+    kind, object_id, data = objects_of(1)[0]
     with pytest.raises(Unavailable):
         store.put(kind, SCOPE_A, object_id, data)
     with pytest.raises(Unavailable):
@@ -223,22 +241,22 @@ def test_two_backends_down_refuses_puts() -> None:
     assert store.exists(kind, SCOPE_A, object_id)
     doubles[0].down = doubles[2].down = False
     store.repair_pending()
-    assert _copies(doubles, kind, SCOPE_A, object_id) == 3
+    assert good_copies(doubles, kind, SCOPE_A, object_id) == 3
     store.close()
 
 
 def test_backend_failing_mid_stream_is_dropped_and_repaired() -> None:
-    store, doubles = _flaky()
+    store, doubles = flaky()
     writer = store.open_writer(ObjectKind.BLOCK, SCOPE_A)
     writer.write(b"first half, ")
     doubles[2].down = True
     writer.write(b"second half")
     block_id = writer.digest
     writer.commit(block_id)
-    assert _copies(doubles, ObjectKind.BLOCK, SCOPE_A, block_id) == 2
+    assert good_copies(doubles, ObjectKind.BLOCK, SCOPE_A, block_id) == 2
     doubles[2].down = False
     store.repair_pending()
-    assert _copies(doubles, ObjectKind.BLOCK, SCOPE_A, block_id) == 3
+    assert good_copies(doubles, ObjectKind.BLOCK, SCOPE_A, block_id) == 3
     doubles[0].down = doubles[1].down = True
     with pytest.raises(Unavailable):
         store.open_writer(ObjectKind.BLOCK, SCOPE_A)
@@ -246,22 +264,22 @@ def test_backend_failing_mid_stream_is_dropped_and_repaired() -> None:
 
 
 def test_missing_copy_found_by_check_is_queued_and_absent_on_all_is_missing() -> None:
-    store, doubles = _flaky()
-    kind, object_id, data = _objects(1)[0]
+    store, doubles = flaky()
+    kind, object_id, data = objects_of(1)[0]
     store.put(kind, SCOPE_A, object_id, data)
     doubles[0].inner.delete(kind, SCOPE_A, object_id)
     assert store.missing(kind, SCOPE_A, [object_id]) == []
     assert store.status().pending_repairs == 1
     store.repair_pending()
-    assert _copies(doubles, kind, SCOPE_A, object_id) == 3
+    assert good_copies(doubles, kind, SCOPE_A, object_id) == 3
     store.delete(kind, SCOPE_A, object_id)
     assert store.missing(kind, SCOPE_A, [object_id]) == [object_id]
     store.close()
 
 
 def test_delete_while_a_backend_is_down_never_resurrects() -> None:
-    store, doubles = _flaky()
-    kind, object_id, data = _objects(1)[0]
+    store, doubles = flaky()
+    kind, object_id, data = objects_of(1)[0]
     store.put(kind, SCOPE_A, object_id, data)
     doubles[0].down = True
     store.delete(kind, SCOPE_A, object_id)
@@ -271,13 +289,13 @@ def test_delete_while_a_backend_is_down_never_resurrects() -> None:
     assert store.missing(kind, SCOPE_A, [object_id]) == [object_id]
     assert list(store.iter_ids(kind, SCOPE_A)) == []
     store.repair_pending()
-    assert _copies(doubles, kind, SCOPE_A, object_id) == 0
+    assert good_copies(doubles, kind, SCOPE_A, object_id) == 0
     store.close()
 
 
 def test_flush_and_size_with_one_backend_down() -> None:
-    store, doubles = _flaky()
-    kind, object_id, data = _objects(1)[0]
+    store, doubles = flaky()
+    kind, object_id, data = objects_of(1)[0]
     store.put(kind, SCOPE_A, object_id, data)
     doubles[0].down = True
     store.flush()
@@ -293,8 +311,8 @@ def test_flush_and_size_with_one_backend_down() -> None:
 
 
 def test_delete_scope_while_a_backend_is_down_is_finished_by_repair() -> None:
-    store, doubles = _flaky()
-    objects = _objects(3)
+    store, doubles = flaky()
+    objects = objects_of(3)
     for kind, object_id, data in objects:
         store.put(kind, SCOPE_A, object_id, data)
     doubles[2].down = True
@@ -347,7 +365,7 @@ def _local_copies(locals_: list[LocalObjectStore], kind: ObjectKind, object_id: 
 def test_losing_a_whole_local_backend_folder(
         local_backends: tuple[ReplicatedObjectStore, list[LocalObjectStore]]) -> None:
     store, locals_ = local_backends
-    objects = _objects(9)
+    objects = objects_of(9)
     for kind, object_id, data in objects:
         store.put(kind, SCOPE_A, object_id, data)
     shutil.rmtree(locals_[0].root)
@@ -365,10 +383,33 @@ def test_losing_a_whole_local_backend_folder(
         assert _local_copies(locals_, kind, object_id) == 3
 
 
+def test_a_vanished_backend_folder_stays_unhealthy_until_it_returns(
+        local_backends: tuple[ReplicatedObjectStore, list[LocalObjectStore]]) -> None:
+    store, locals_ = local_backends
+    objects = objects_of(3)
+    for kind, object_id, data in objects[:2]:
+        store.put(kind, SCOPE_A, object_id, data)
+    shutil.rmtree(locals_[0].root)
+    kind, object_id, data = objects[2]
+    store.put(kind, SCOPE_A, object_id, data)  # quorum 2 of 3 still holds
+    for _ in range(3):  # probes of a missing folder must not pass for a healthy, empty disk
+        store.check_health()
+        l0 = store.status().backends[0]
+        assert (l0.name, l0.healthy) == ("l0", False)
+    for kind, object_id, data in objects:
+        assert store.get(kind, SCOPE_A, object_id) == data
+    locals_[0].root.mkdir()
+    store.repair_pending()
+    assert store.status().backends[0].healthy
+    store.scrub()
+    for kind, object_id, _ in objects:
+        assert _local_copies(locals_, kind, object_id) == 3
+
+
 def test_scrub_alone_restores_a_lost_backend(
         local_backends: tuple[ReplicatedObjectStore, list[LocalObjectStore]]) -> None:
     store, locals_ = local_backends
-    objects = _objects(6)
+    objects = objects_of(6)
     for kind, object_id, data in objects:
         store.put(kind, SCOPE_A, object_id, data)
     shutil.rmtree(locals_[2].root / SCOPE_A)
@@ -421,38 +462,161 @@ def test_all_copies_bad_is_corrupted_and_unrecoverable(
     assert store.scrub().unrecoverable == [(ObjectKind.BLOCK, SCOPE_A, object_id)]
 
 
-# --- residency ------------------------------------------------------------------------------
+# --- placement and residency --------------------------------------------------------------
+
+EU = frozenset({"eu"})
 
 
-def test_nothing_is_ever_written_outside_the_allowed_regions() -> None:
-    store, doubles = _flaky(regions=("eu", "eu", "cn"), allowed=frozenset({"eu"}))
-    cn = doubles[2]
-    objects = _objects(6)
-    for kind, object_id, data in objects:
-        store.put(kind, SCOPE_A, object_id, data)
-    writer = store.open_writer(ObjectKind.BLOCK, SCOPE_A)
-    writer.write(b"streamed")
-    writer.commit(writer.digest)
-    legacy_kind = ObjectKind.BLOCK
-    legacy_id, legacy = sample(legacy_kind, SCOPE_B, 77)
-    cn.inner.put(legacy_kind, SCOPE_B, legacy_id, legacy)  # data already there
-    doubles[0].inner.delete(objects[0][0], SCOPE_A, objects[0][1])
-    assert store.get(objects[0][0], SCOPE_A, objects[0][1]) == objects[0][2]
-    store.repair_pending()
-    report = store.scrub()
-    assert report.unrecoverable == []
-    assert cn.writes == 0
-    assert list(cn.inner.iter_scopes()) == [SCOPE_B]
-    assert _copies(doubles[:2], legacy_kind, SCOPE_B, legacy_id) == 2  # migrated into eu
-    assert not next(b for b in store.status().backends if b.name == "b2").writable
+def _a_in_eu(scope: str) -> frozenset[str] | None:
+    """SCOPE_A is pinned to eu; any other scope may go anywhere."""
+    return EU if scope == SCOPE_A else None
+
+
+def _holders(doubles: list[FlakyStore], kind: ObjectKind, scope: str,
+             object_id: str) -> set[str]:
+    return {f"b{i}" for i, d in enumerate(doubles) if d.inner.exists(kind, scope, object_id)}
+
+
+def test_placement_is_the_first_copies_backends_of_the_allowed_regions() -> None:
+    store, doubles = flaky(("eu", "cn", "eu", "eu"), copies=2, regions_for=_a_in_eu)
+    assert store.placement(SCOPE_A) == ("b0", "b2")
+    assert store.placement(SCOPE_B) == ("b0", "b1")
+    assert store.status().copies == 2
+    for scope, placed in ((SCOPE_A, {"b0", "b2"}), (SCOPE_B, {"b0", "b1"})):
+        object_id, data = sample(ObjectKind.BLOCK, scope, 7)
+        store.put(ObjectKind.BLOCK, scope, object_id, data)
+        assert _holders(doubles, ObjectKind.BLOCK, scope, object_id) == placed
+    doubles[3].down = True  # in no placement written to: flush does not need it
+    store.flush()
+    doubles[2].down = True  # SCOPE_A's objects would be durable on b0 only
+    with pytest.raises(Unavailable):
+        store.flush()
     store.close()
 
 
-def test_too_few_allowed_backends_is_refused() -> None:
-    backends = [NamedBackend("a", "eu", MemoryObjectStore()),
-                NamedBackend("b", "cn", MemoryObjectStore())]
+def test_regions_are_asked_once_per_scope() -> None:
+    asked: list[str] = []
+
+    def regions_for(scope: str) -> frozenset[str] | None:
+        asked.append(scope)
+        return EU
+
+    store, _ = flaky(regions_for=regions_for)
+    for kind, object_id, data in objects_of(3):
+        store.put(kind, SCOPE_A, object_id, data)
+    assert store.placement(SCOPE_A) == ("b0", "b1", "b2")
+    assert asked == [SCOPE_A]
+    store.close()
+
+
+def test_a_scope_without_regions_is_written_nowhere() -> None:
+    def regions_for(scope: str) -> frozenset[str] | None:
+        raise LibraryNotFound(f"no library {scope}")
+
+    store, doubles = flaky(regions_for=regions_for)
+    kind, object_id, data = objects_of(1)[0]
+    with pytest.raises(LibraryNotFound):
+        store.put(kind, SCOPE_A, object_id, data)
+    with pytest.raises(LibraryNotFound):
+        store.open_writer(kind, SCOPE_A)
+    assert all(d.written == [] for d in doubles)
+    doubles[2].inner.put(kind, SCOPE_A, object_id, data)  # e.g. left over by a purge
+    assert store.get(kind, SCOPE_A, object_id) == data  # reading moves no bytes
+    report = store.scrub()
+    assert report.unplaced == {SCOPE_A}
+    assert (report.missing_found, report.repaired) == (0, 0)
+    assert all(d.written == [] for d in doubles)
+    store.close()
+
+
+def test_region_sets_that_cannot_reach_the_quorum_are_refused() -> None:
+    store, doubles = flaky(("eu", "eu", "cn"), regions_for=lambda scope: frozenset({"cn"}))
+    store.check_regions(None)
+    store.check_regions(EU)
+    store.check_regions(frozenset({"eu", "cn"}))
+    for regions in ({"cn"}, {"mars"}, {"eu", "mars"}, set()):
+        with pytest.raises(InvalidRequest):
+            store.check_regions(frozenset(regions))
+    kind, object_id, data = objects_of(1)[0]
+    with pytest.raises(InvalidRequest):  # only one cn backend, quorum 2
+        store.put(kind, SCOPE_A, object_id, data)
+    assert all(d.written == [] for d in doubles)
+    store.close()
+    backends = [NamedBackend(n, "eu", MemoryObjectStore()) for n in "abc"]
+    for quorum, copies in ((2, 1), (2, 4), (0, 2)):
+        with pytest.raises(InvalidRequest):
+            ReplicatedObjectStore(backends, write_quorum=quorum, copies=copies)
     with pytest.raises(InvalidRequest):
-        ReplicatedObjectStore(backends, write_quorum=2, allowed_regions=frozenset({"eu"}))
+        ReplicatedObjectStore([backends[0], backends[0]], write_quorum=1)
+
+
+def test_an_eu_scope_never_gets_a_byte_on_a_cn_backend() -> None:
+    store, doubles = flaky(("eu", "eu", "cn", "eu"), copies=3, regions_for=_a_in_eu)
+    cn = doubles[2]
+    assert store.placement(SCOPE_A) == ("b0", "b1", "b3")
+    objects = objects_of(6)
+    for kind, object_id, data in [*objects[:3], *objects_of(3, SCOPE_B)]:
+        store.put(kind, SCOPE_A if (kind, object_id, data) in objects else SCOPE_B,
+                  object_id, data)
+    writer = store.open_writer(ObjectKind.BLOCK, SCOPE_A)
+    writer.write(b"streamed into eu")
+    writer.commit(writer.digest)
+    streamed = (ObjectKind.BLOCK, writer.digest)
+    doubles[0].down = True
+    for kind, object_id, data in objects[3:]:
+        store.put(kind, SCOPE_A, object_id, data)
+    doubles[0].inner = MemoryObjectStore()  # b0 comes back wiped
+    doubles[0].down = False
+    for kind, object_id, _ in objects:
+        assert store.missing(kind, SCOPE_A, [object_id]) == []
+    assert store.repair_pending().repaired == 6
+    legacy_id, legacy = sample(ObjectKind.BLOCK, SCOPE_A, 77)
+    cn.inner.put(ObjectKind.BLOCK, SCOPE_A, legacy_id, legacy)  # a copy already there
+    doubles[3].inner.delete(objects[0][0], SCOPE_A, objects[0][1])
+    report = store.scrub(SCOPE_A)
+    assert report.outside_placement == 1
+    # the streamed block on b0, objects[0] on b3, the legacy block on b0, b1 and b3
+    assert (report.missing_found, report.repaired, report.unrecoverable) == (5, 5, [])
+    assert SCOPE_A not in cn.written
+    assert SCOPE_B in cn.written  # cn is in use, by scopes that allow it
+    assert [(k, i) for k in ObjectKind for i in cn.inner.iter_ids(k, SCOPE_A)] == [
+        (ObjectKind.BLOCK, legacy_id)]
+    eu = [doubles[i] for i in (0, 1, 3)]
+    for kind, object_id in [*((k, i) for k, i, _ in objects), streamed,
+                            (ObjectKind.BLOCK, legacy_id)]:
+        assert good_copies(eu, kind, SCOPE_A, object_id) == 3
+    store.close()
+
+
+# --- iter_stats -----------------------------------------------------------------------------
+
+
+def test_iter_stats_is_the_union_with_the_newest_store_time() -> None:
+    clocks = (100.0, 300.0, 200.0)
+    store, doubles = flaky(inner=[MemoryObjectStore(clock=itertools.repeat(t).__next__)
+                                   for t in clocks])
+    everywhere, only_b0, deleted = (sample(ObjectKind.BLOCK, SCOPE_A, i) for i in (1, 2, 3))
+    store.put(ObjectKind.BLOCK, SCOPE_A, *everywhere)
+    doubles[0].inner.put(ObjectKind.BLOCK, SCOPE_A, *only_b0)
+    store.put(ObjectKind.BLOCK, SCOPE_A, *deleted)
+    doubles[1].down = True
+    store.delete(ObjectKind.BLOCK, SCOPE_A, deleted[0])  # b1's copy is now a tombstone
+
+    def stats() -> dict[str, tuple[int, float]]:
+        return {s.object_id: (s.size, s.stored_at)
+                for s in store.iter_stats(ObjectKind.BLOCK, SCOPE_A)}
+
+    assert stats() == {everywhere[0]: (len(everywhere[1]), 200.0),
+                       only_b0[0]: (len(only_b0[1]), 100.0)}
+    doubles[1].down = False
+    assert stats()[everywhere[0]] == (len(everywhere[1]), 300.0)
+    assert deleted[0] not in stats()
+    assert set(store.iter_ids(ObjectKind.BLOCK, SCOPE_A)) == set(stats())
+    for double in doubles:
+        double.down = True
+    with pytest.raises(Unavailable):
+        store.iter_stats(ObjectKind.BLOCK, SCOPE_A)
+    store.close()
 
 
 # --- property: acknowledged objects are never lost ------------------------------------------
@@ -463,7 +627,7 @@ class ReplicationMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.store, self.doubles = _flaky()
+        self.store, self.doubles = flaky()
         self.acknowledged: dict[str, bytes] = {}
 
     @rule(seed=st.integers(0, 30))
@@ -499,7 +663,7 @@ class ReplicationMachine(RuleBasedStateMachine):
             double.down = False
         self.store.repair_pending()
         for object_id in self.acknowledged:
-            assert _copies(self.doubles, ObjectKind.BLOCK, SCOPE_A, object_id) == 3
+            assert good_copies(self.doubles, ObjectKind.BLOCK, SCOPE_A, object_id) == 3
         assert not self.store.status().degraded
         self.store.close()
 

@@ -37,7 +37,11 @@ def _empty(worktree: Path) -> None:
 
 def test_fixture_tree_roundtrip_matches_client_ids(seaf_env: SyncEnv) -> None:
     """(a) create, list-remote, clone on A, upload the fixture tree, clone on B; ids match."""
-    env = seaf_env
+    fixture_roundtrip(seaf_env)
+
+
+def fixture_roundtrip(env: SyncEnv) -> None:
+    """Upload the captured fixture tree with one client, check ids, clone it with another."""
     a, b = env.new_client("A"), env.new_client("B")
 
     repo_id = env.create(a, "fixture-plain")

@@ -24,6 +24,9 @@ import httpx
 import psutil
 import pytest
 
+from sesamedisk.adapters.objects.verifying import content_matches
+from sesamedisk.ports.objects import ObjectKind
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS_ROOT = REPO_ROOT / "test-artifacts"
 SHARED_DIR = REPO_ROOT.parent / "shared"
@@ -85,6 +88,10 @@ class SesameServer:
     data_dir: Path
     log_path: Path
     database_url: str | None
+    config: Path | None = None
+    """A TOML config file passed as --config to serve and every cli call."""
+    extra_env: dict[str, str] = field(default_factory=dict)
+    """SESAMEDISK_* overrides for serve and every cli call."""
     port: int = field(default_factory=_free_port)
     admin_email: str = ADMIN_EMAIL
     admin_password: str = ADMIN_PASSWORD
@@ -109,10 +116,13 @@ class SesameServer:
         env["SESAMEDISK_ADMIN_EMAIL"] = self.admin_email
         env["SESAMEDISK_ADMIN_PASSWORD"] = self.admin_password
         env["PYTHONUNBUFFERED"] = "1"
+        env.update(self.extra_env)
         return env
 
     def _db_args(self) -> list[str]:
         args = ["--data", str(self.data_dir)]
+        if self.config is not None:
+            args += ["--config", str(self.config)]
         if self.database_url is not None:
             args += ["--database-url", self.database_url]
         return args
@@ -226,6 +236,10 @@ class SesameServer:
             f.write(f"\n===== cli {args!r} -> rc={res.returncode}\n{res.stdout}\n{res.stderr}\n")
         return res
 
+    def spawn_cli(self, *args: str) -> CliProcess:
+        """Start `sesame <args>` against this server's storage, without waiting for it."""
+        return CliProcess([*args, *self._db_args()], self._env(), self.log_path)
+
     def create_user(self, email: str, password: str, admin: bool = False) -> None:
         args = ["admin", "create-user", email, "--password", password]
         if admin:
@@ -239,6 +253,23 @@ class SesameServer:
     def data_files(self) -> list[Path]:
         return [p for p in self.data_dir.rglob("*") if p.is_file()]
 
+    def torn_objects(self, since: float = 0.0) -> list[str]:
+        """Object files in the data folder whose bytes are not their id (half-written, rotten).
+
+        `since`: only files created (or linked) at or after this time.time() are read.
+        """
+        kinds = {kind.value: kind for kind in ObjectKind}
+        torn = []
+        for path in self.data_files():
+            kind = kinds.get(path.parent.parent.name)
+            if kind is None or path.name.startswith("."):
+                continue
+            with contextlib.suppress(FileNotFoundError):  # deleted since it was listed
+                if path.stat().st_ctime >= since and not content_matches(
+                        kind, path.parent.name + path.name, path.read_bytes()):
+                    torn.append(str(path.relative_to(self.data_dir)))
+        return torn
+
     def data_size(self) -> int:
         total = 0
         for p in self.data_dir.rglob("*"):
@@ -246,6 +277,49 @@ class SesameServer:
                 if p.is_file():
                     total += p.stat().st_size
         return total
+
+
+class CliProcess:
+    """A `sesame` command in its own process group that says "ready" once it is imported.
+
+    It runs `sesamedisk.cli.main` like the console script; tests that SIGKILL commands at
+    random moments wait for "ready" so that the kill lands in the command's work.
+    """
+
+    LAUNCHER = ("import sys, sesamedisk.bootstrap, sesamedisk.services.gc, "
+                "sesamedisk.services.fsck; from sesamedisk.cli import main; "
+                "print('ready', flush=True); sys.exit(main(sys.argv[1:]))")
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.args = args
+        self.log_path = log_path
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", self.LAUNCHER, *args], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env,
+            start_new_session=True)
+        self.ready_at = 0.0
+        self.killed = False
+
+    def wait_ready(self) -> None:
+        """Block until the command finished importing (or ended)."""
+        assert self.proc.stdout is not None
+        self.proc.stdout.readline()
+        self.ready_at = time.monotonic()
+
+    def kill(self) -> None:
+        """SIGKILL the process group if the command still runs (`killed` tells)."""
+        self.killed = self.proc.poll() is None
+        if self.killed:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def finish(self, timeout: float = 300.0) -> tuple[int, str, str]:
+        """Wait for the end; (exit code, stdout, stderr), also appended to the server log."""
+        out, err = self.proc.communicate(timeout=timeout)
+        with open(self.log_path, "a", encoding="utf-8") as f:
+            f.write(f"\n===== spawned {self.args[:1]!r} (killed: {self.killed}) -> "
+                    f"rc={self.proc.returncode}\n{out}\n{err}\n")
+        return self.proc.returncode, out, err
 
 
 @pytest.fixture
@@ -259,11 +333,14 @@ def sesame_server_factory(
     servers: list[SesameServer] = []
     url = None if database_url.startswith("sqlite") else database_url
 
-    def make(name: str = "server", start: bool = True) -> SesameServer:
+    def make(name: str = "server", start: bool = True, config: Path | None = None,
+             extra_env: dict[str, str] | None = None) -> SesameServer:
         srv = SesameServer(
             data_dir=tmp_path / f"{name}-data",
             log_path=artifacts_dir / f"{name}.log",
             database_url=url,
+            config=config,
+            extra_env=extra_env or {},
         )
         servers.append(srv)
         if start:

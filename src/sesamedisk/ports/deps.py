@@ -6,8 +6,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sesamedisk.domain.retention import GcPolicy
 from sesamedisk.ports.metadata import UnitOfWorkFactory
 from sesamedisk.ports.objects import ObjectStore
+from sesamedisk.ports.storage import StorageAdmin
 
 
 def _wall_clock() -> int:
@@ -27,3 +29,9 @@ class Deps:
     clock: Callable[[], int] = field(default=_wall_clock)
     close: Callable[[], None] = field(default=_nothing_to_close)
     """Releases database connections and other resources when the process is done."""
+    storage: StorageAdmin | None = None
+    """Health, scrub and repair of the stored copies (None in tests that need none)."""
+    default_regions: frozenset[str] | None = None
+    """Regions new libraries are pinned to when their creator names none."""
+    gc_policy: GcPolicy = field(default_factory=GcPolicy)
+    """History retention, trash time and grace period of garbage collection."""

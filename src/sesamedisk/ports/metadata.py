@@ -93,8 +93,39 @@ class LibraryRepository(Protocol):
         """Head commit of each live library among `library_ids` (missing/deleted left out)."""
         ...
 
-    def advance_head(self, library_id: str, *, expected: str, new: str, now: int) -> bool:
-        """Compare-and-swap the head from `expected` to `new`; False if it had moved."""
+    def advance_head(self, library_id: str, *, expected: str, new: str, now: int,
+                     gc_epoch: int) -> bool:
+        """Compare-and-swap the head from `expected` to `new`; False if it had moved.
+
+        Also False when `gc_epoch` (as read with the head, before the caller checked its
+        objects) changed or is odd: garbage collection may have deleted objects meanwhile.
+        """
+        ...
+
+    def raise_gc_fence(self, library_id: str, *, head: str, gc_epoch: int, until: int,
+                       expired_before: int) -> bool:
+        """Start a deletion batch: even epoch -> odd, only while the head is still `head`."""
+        ...
+
+    def lower_gc_fence(self, library_id: str, *, gc_epoch: int,
+                       expired_by: int | None = None) -> bool:
+        """End a deletion batch (odd -> even); with `expired_by` only a fence lapsed by then."""
+        ...
+
+    def list_purgeable(self, *, deleted_before: int) -> Sequence[str]:
+        """Ids of libraries deleted before the given time (their trash time is over)."""
+        ...
+
+    def mark_purging(self, library_id: str, *, now: int) -> None:
+        """Record that a deleted library's objects are being removed."""
+        ...
+
+    def is_purging(self, library_id: str) -> bool:
+        """True once garbage collection started removing a deleted library's objects."""
+        ...
+
+    def remove(self, library_id: str) -> None:
+        """Forget a purged library: its row and its sync tokens."""
         ...
 
     def update_info(self, library_id: str, *, name: str, description: str, now: int) -> None:

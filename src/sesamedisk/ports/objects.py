@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import BinaryIO, NamedTuple, Protocol, runtime_checkable
 
 
 class ObjectKind(StrEnum):
@@ -13,6 +13,14 @@ class ObjectKind(StrEnum):
     BLOCK = "blocks"
     FS = "fs"
     COMMIT = "commits"
+
+
+class ObjectStat(NamedTuple):
+    """One stored object as listed: its id, size and when it was stored (POSIX seconds)."""
+
+    object_id: str
+    size: int
+    stored_at: float
 
 
 class ObjectWriter(Protocol):
@@ -55,6 +63,15 @@ class StampedReads(Protocol):
 
     def get_stamped(self, kind: ObjectKind, scope: str, object_id: str) -> tuple[bytes, str]:
         """The stored bytes and the stamp of exactly the file they were read from."""
+        ...
+
+
+@runtime_checkable
+class UnhashedWrites(Protocol):
+    """Optional store capability: streamed writes that skip hashing (the caller hashes)."""
+
+    def open_unhashed_writer(self, kind: ObjectKind, scope: str) -> ObjectWriter:
+        """Like `open_writer`, but `digest` is unavailable; the caller checks the id."""
         ...
 
 
@@ -107,6 +124,14 @@ class ObjectStore(Protocol):
 
     def iter_ids(self, kind: ObjectKind, scope: str) -> Iterator[str]:
         """Every id stored for (kind, scope), in no particular order."""
+        ...
+
+    def iter_stats(self, kind: ObjectKind, scope: str) -> Iterator[ObjectStat]:
+        """Id, size and store time of every object of (kind, scope), in no particular order.
+
+        `stored_at` is when the object was (last) written; garbage collection leaves objects
+        younger than its grace period alone, so an upload in flight is never collected.
+        """
         ...
 
     def iter_scopes(self) -> Iterator[str]:

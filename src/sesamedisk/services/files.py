@@ -10,10 +10,10 @@ from sesamedisk.domain.access import can_write
 from sesamedisk.domain.ids import EMPTY_ID
 from sesamedisk.domain.objects import MODE_DIR, MODE_FILE, Dirent, DirObject, FileObject
 from sesamedisk.domain.records import Library, User
-from sesamedisk.errors import InvalidRequest, PathNotFound, PermissionDenied
+from sesamedisk.errors import InvalidRequest, ObjectNotFound, PathNotFound, PermissionDenied
 from sesamedisk.ports.deps import Deps
 from sesamedisk.ports.objects import ObjectKind
-from sesamedisk.services.commits import commit_change
+from sesamedisk.services.commits import MAX_HEAD_RETRIES, commit_change
 from sesamedisk.services.libraries import get_library
 from sesamedisk.services.library_objects import LibraryObjects
 
@@ -149,18 +149,31 @@ def list_dir(deps: Deps, actor: User, library_id: str, path: str = "/") -> DirOb
     return tree.list_dir(objects, head.root_id, paths.normalize(path))
 
 
+def _locate(objects: LibraryObjects, head_id: str, target: str) -> tuple[Dirent, FileObject]:
+    """The file's entry and object at `target` in the head's tree; PathNotFound if none."""
+    dirent = tree.lookup(objects, objects.load_commit(head_id).root_id, target)
+    if dirent is None or dirent.is_dir:
+        raise PathNotFound(f"{target} is not a file")
+    return dirent, objects.load_file(dirent.id)
+
+
 def read_file(deps: Deps, actor: User, library_id: str, path: str, *,
               file_key: crypto.FileKey | None = None) -> FileContent:
     """A file's plaintext as a stream of blocks, read one block at a time."""
     library = get_library(deps, actor, library_id)
     key = _key_for(library, file_key)
     objects = LibraryObjects(deps.objects, library.id)
-    head = objects.load_commit(library.head)
     target = paths.normalize(path)
-    dirent = tree.lookup(objects, head.root_id, target)
-    if dirent is None or dirent.is_dir:
-        raise PathNotFound(f"{target} is not a file")
-    file_obj = objects.load_file(dirent.id)
+    for attempt in range(MAX_HEAD_RETRIES):
+        try:
+            dirent, file_obj = _locate(objects, library.head, target)
+            break
+        except ObjectNotFound:
+            # Garbage collection may have taken the tree of a head that moved meanwhile.
+            newer = get_library(deps, actor, library_id)
+            if newer.head == library.head or attempt == MAX_HEAD_RETRIES - 1:
+                raise
+            library = newer
 
     def stream() -> Iterator[bytes]:
         for block_id in file_obj.block_ids:

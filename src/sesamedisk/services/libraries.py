@@ -9,7 +9,7 @@ from sesamedisk.domain import crypto
 from sesamedisk.domain.access import Permission, can_read, library_permission
 from sesamedisk.domain.ids import EMPTY_ID, new_library_id, require_library_id
 from sesamedisk.domain.objects import EncryptionInfo
-from sesamedisk.domain.records import Library, RepoToken, User
+from sesamedisk.domain.records import CREATING_HEAD, Library, RepoToken, User
 from sesamedisk.errors import InvalidRequest, PermissionDenied
 from sesamedisk.ports.deps import Deps
 from sesamedisk.services.commits import build_commit, load_live_library, store_new_commit
@@ -46,11 +46,17 @@ def _client_encryption(enc_version: int, magic: str, random_key: str, salt: str)
 
 def create_library(deps: Deps, actor: User, *, name: str, description: str = "",
                    password: str | None = None, library_id: str | None = None,
-                   client_encryption: tuple[int, str, str, str] | None = None) -> Library:
+                   client_encryption: tuple[int, str, str, str] | None = None,
+                   regions: frozenset[str] | None = None) -> Library:
     """Create a library owned by `actor` with its initial empty commit.
 
     `password` makes the server generate enc_version 2 parameters and then forget it;
     `client_encryption` (enc_version, magic, random_key, salt) stores a client's own.
+    `regions` pins the library's bytes to backends of those regions (default: the
+    server's default regions). The row exists before any object, with an empty head,
+    so the object store can place every byte by the library's regions; the head is set
+    once the initial commit is durable (a crash in between leaves an invisible row
+    that garbage collection removes).
     """
     name = _check_name(name)
     library_id = require_library_id(library_id) if library_id else new_library_id()
@@ -61,19 +67,26 @@ def create_library(deps: Deps, actor: User, *, name: str, description: str = "",
         encryption = crypto.make_encryption(library_id, password)
     elif client_encryption is not None:
         encryption = _client_encryption(*client_encryption)
+    regions = deps.default_regions if regions is None else regions
+    if regions is not None and deps.storage is not None:
+        deps.storage.check_regions(regions)
     now = deps.clock()
     draft = Library(id=library_id, name=name, description=description, owner_id=actor.id,
-                    encryption=encryption, head="", created_at=now, updated_at=now)
+                    encryption=encryption, head=CREATING_HEAD, created_at=now, updated_at=now,
+                    regions=regions)
+    with deps.uow() as uow:
+        uow.libraries.add(draft)
+        uow.commit()
     objects = LibraryObjects(deps.objects, library_id)
     initial = store_new_commit(objects, build_commit(
         draft, root_id=EMPTY_ID, parent_id=None, author_email=actor.email,
         description="Created library", ctime=now))
-    library = replace(draft, head=initial.commit_id)
     deps.objects.flush()
     with deps.uow() as uow:
-        uow.libraries.add(library)
+        uow.libraries.advance_head(library_id, expected=CREATING_HEAD, new=initial.commit_id,
+                                   now=now, gc_epoch=0)
         uow.commit()
-    return library
+    return replace(draft, head=initial.commit_id)
 
 
 def get_library(deps: Deps, actor: User, library_id: str) -> Library:

@@ -9,7 +9,6 @@ from sesamedisk.domain import codec, tree
 from sesamedisk.domain.access import can_read, can_write
 from sesamedisk.domain.ids import EMPTY_ID, is_library_id, is_object_id, require_object_id
 from sesamedisk.domain.merge import conflict_timestamp, merge_trees
-from sesamedisk.domain.objects import FileObject
 from sesamedisk.domain.pack import encode_pack, iter_pack
 from sesamedisk.domain.records import Library, User
 from sesamedisk.errors import (
@@ -24,7 +23,8 @@ from sesamedisk.ports.objects import ObjectKind, ObjectWriter
 from sesamedisk.services.commits import (
     MAX_HEAD_RETRIES,
     build_commit,
-    load_live_library,
+    load_writable_library,
+    require_complete,
     require_live,
     store_new_commit,
 )
@@ -175,25 +175,16 @@ def head_commits(deps: Deps, library_ids: list[object]) -> dict[str, str]:
         return uow.libraries.heads(valid)
 
 
-def _require_complete(objects: LibraryObjects, root_id: str, base_root: str) -> None:
-    """Refuse a head whose tree references fs objects or blocks the server does not have."""
-    store, scope = objects.store, objects.library_id
-    try:
-        new_ids = list(tree.new_fs_ids(objects, root_id, base_root))
-    except ObjectNotFound as exc:
-        raise InvalidRequest(f"commit references a missing fs object: {exc.message}") from exc
-    missing = store.missing(ObjectKind.FS, scope, new_ids)
-    if missing:
-        raise InvalidRequest(f"commit references missing fs object {missing[0]}")
-    blocks: list[str] = []
-    for fs_id in new_ids:
-        obj = objects.load_fs(fs_id)
-        if isinstance(obj, FileObject):
-            blocks.extend(obj.block_ids)
-    for start in range(0, len(blocks), MAX_IDS_PER_REQUEST):
-        lacking = store.missing(ObjectKind.BLOCK, scope, blocks[start:start + MAX_IDS_PER_REQUEST])
-        if lacking:
-            raise InvalidRequest(f"commit references missing block {lacking[0]}")
+def _usable_base(objects: LibraryObjects, base_root: str) -> str:
+    """The client's base tree, or the empty tree once history retention collected it.
+
+    With an empty base every object of the new tree is checked, and a merge keeps both
+    sides (conflict copies where they differ) instead of failing.
+    """
+    if base_root != EMPTY_ID and objects.store.missing(ObjectKind.FS, objects.library_id,
+                                                       [base_root]):
+        return EMPTY_ID
+    return base_root
 
 
 def update_head(deps: Deps, session: SyncSession, commit_id: str) -> str:
@@ -206,14 +197,18 @@ def update_head(deps: Deps, session: SyncSession, commit_id: str) -> str:
         raise InvalidRequest(f"commit {commit_id} has not been uploaded") from exc
     if commit.repo_id != session.library.id:
         raise InvalidRequest("commit belongs to another library")
-    base_root = objects.root_of(commit.parent_id)
-    _require_complete(objects, commit.root_id, base_root)
-    deps.objects.flush()
+    base_root = _usable_base(objects, objects.root_of(commit.parent_id))
+    checked_epoch: int | None = None
     for _ in range(MAX_HEAD_RETRIES):
-        library = load_live_library(deps, session.library.id)
+        library = load_writable_library(deps, session.library.id)
         head = library.head
         if head == commit_id:
             return head
+        if checked_epoch != library.gc_epoch:
+            # Garbage collection may have deleted objects since the last check.
+            require_complete(objects, commit.root_id, base_root)
+            deps.objects.flush()
+            checked_epoch = library.gc_epoch
         if commit.parent_id == head:
             new_head = commit_id
         else:
@@ -230,7 +225,7 @@ def update_head(deps: Deps, session: SyncSession, commit_id: str) -> str:
             deps.objects.flush()
         with deps.uow() as uow:
             moved = uow.libraries.advance_head(library.id, expected=head, new=new_head,
-                                               now=deps.clock())
+                                               now=deps.clock(), gc_epoch=library.gc_epoch)
             uow.commit()
         if moved:
             return new_head

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, and_, insert, select, update
+from sqlalchemy import ColumnElement, and_, delete, insert, select, update
 
 from sesamedisk import errors
 from sesamedisk.adapters.metadata.sql_support import AnyRow, Executor
-from sesamedisk.adapters.metadata.tables import libraries
+from sesamedisk.adapters.metadata.tables import libraries, repo_tokens
 from sesamedisk.domain.objects import EncryptionInfo
-from sesamedisk.domain.records import Library
+from sesamedisk.domain.records import CREATING_HEAD, Library
 
 HEADS_CHUNK = 5_000
 """heads() asks for at most this many ids per query (bound-parameter limits)."""
@@ -33,11 +33,19 @@ def _library(row: AnyRow) -> Library:
         created_at=row.created_at,
         updated_at=row.updated_at,
         deleted_at=row.deleted_at,
+        regions=None if row.regions is None else frozenset(row.regions.split(",")),
+        gc_epoch=row.gc_epoch,
+        gc_fence_until=row.gc_fence_until,
+        expired_before=row.expired_before,
     )
 
 
+def _regions_text(regions: frozenset[str] | None) -> str | None:
+    return None if regions is None else ",".join(sorted(regions))
+
+
 def _live() -> ColumnElement[bool]:
-    return libraries.c.deleted_at.is_(None)
+    return and_(libraries.c.deleted_at.is_(None), libraries.c.head != CREATING_HEAD)
 
 
 def _name_order(library: Library) -> tuple[str, str, str]:
@@ -67,6 +75,7 @@ class SqlLibraryRepository:
             created_at=library.created_at,
             updated_at=library.updated_at,
             deleted_at=library.deleted_at,
+            regions=_regions_text(library.regions),
         )
         self._db.insert(
             statement,
@@ -109,20 +118,78 @@ class SqlLibraryRepository:
             found.update((row.id, row.head) for row in self._db.execute(statement))
         return found
 
-    def advance_head(self, library_id: str, *, expected: str, new: str, now: int) -> bool:
+    def advance_head(self, library_id: str, *, expected: str, new: str, now: int,
+                     gc_epoch: int) -> bool:
         """Compare-and-swap the head from `expected` to `new`; False if it had moved.
 
-        Also False for a missing or deleted library. A single conditional UPDATE: on
-        PostgreSQL a concurrent swap waits for the row lock, then re-checks the condition.
+        Also False for a missing or deleted library, and when garbage collection changed
+        `gc_epoch` since the caller read it (or holds its fence: an odd epoch). A single
+        conditional UPDATE: on PostgreSQL a concurrent swap waits for the row lock, then
+        re-checks the condition.
         """
+        if gc_epoch % 2:
+            return False
         statement = (
             update(libraries)
             .where(
-                and_(libraries.c.id == library_id, libraries.c.head == expected, _live())
+                and_(libraries.c.id == library_id, libraries.c.head == expected,
+                     libraries.c.gc_epoch == gc_epoch, libraries.c.deleted_at.is_(None))
             )
             .values(head=new, updated_at=now)
         )
         return self._db.execute(statement).rowcount == 1
+
+    def raise_gc_fence(self, library_id: str, *, head: str, gc_epoch: int, until: int,
+                       expired_before: int) -> bool:
+        """Start a deletion batch: bump an even epoch to odd while the head is still `head`."""
+        statement = (
+            update(libraries)
+            .where(libraries.c.id == library_id, libraries.c.head == head,
+                   libraries.c.gc_epoch == gc_epoch, libraries.c.gc_epoch % 2 == 0)
+            .values(gc_epoch=gc_epoch + 1, gc_fence_until=until, expired_before=expired_before)
+        )
+        return self._db.execute(statement).rowcount == 1
+
+    def lower_gc_fence(self, library_id: str, *, gc_epoch: int,
+                       expired_by: int | None = None) -> bool:
+        """End a deletion batch (epoch odd -> even); with `expired_by` only a lapsed fence."""
+        condition = and_(libraries.c.id == library_id, libraries.c.gc_epoch == gc_epoch,
+                         libraries.c.gc_epoch % 2 == 1)
+        if expired_by is not None:
+            condition = and_(condition, libraries.c.gc_fence_until <= expired_by)
+        statement = update(libraries).where(condition).values(gc_epoch=gc_epoch + 1,
+                                                              gc_fence_until=None)
+        return self._db.execute(statement).rowcount == 1
+
+    def list_purgeable(self, *, deleted_before: int) -> Sequence[str]:
+        """Ids of libraries deleted before the given time (trash expired), oldest first."""
+        statement = (
+            select(libraries.c.id)
+            .where(libraries.c.deleted_at.is_not(None), libraries.c.deleted_at < deleted_before)
+            .order_by(libraries.c.deleted_at, libraries.c.id)
+        )
+        return [row.id for row in self._db.execute(statement)]
+
+    def mark_purging(self, library_id: str, *, now: int) -> None:
+        """Record that a deleted library's objects are being removed (fsck skips it)."""
+        statement = (
+            update(libraries)
+            .where(libraries.c.id == library_id, libraries.c.deleted_at.is_not(None),
+                   libraries.c.purged_at.is_(None))
+            .values(purged_at=now)
+        )
+        self._db.execute(statement)
+
+    def is_purging(self, library_id: str) -> bool:
+        """True once garbage collection started removing a deleted library's objects."""
+        statement = select(libraries.c.purged_at).where(libraries.c.id == library_id)
+        row = self._db.execute(statement).first()
+        return row is not None and row.purged_at is not None
+
+    def remove(self, library_id: str) -> None:
+        """Forget a purged library: its row and its sync tokens."""
+        self._db.execute(delete(repo_tokens).where(repo_tokens.c.library_id == library_id))
+        self._db.execute(delete(libraries).where(libraries.c.id == library_id))
 
     def update_info(self, library_id: str, *, name: str, description: str, now: int) -> None:
         """Rename or re-describe a live library; LibraryNotFound or LibraryDeleted otherwise."""

@@ -60,6 +60,13 @@ libraries = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Column("deleted_at", BigInteger, nullable=True),
+    # Sorted, comma-separated region names the library's bytes may live in; NULL: anywhere.
+    Column("regions", Text, nullable=True),
+    Column("gc_epoch", BigInteger, nullable=False, server_default="0"),
+    Column("gc_fence_until", BigInteger, nullable=True),
+    Column("expired_before", BigInteger, nullable=False, server_default="0"),
+    # Set when garbage collection starts purging a deleted library's objects.
+    Column("purged_at", BigInteger, nullable=True),
     CheckConstraint(
         "(enc_version IS NULL AND magic IS NULL AND random_key IS NULL AND salt IS NULL)"
         " OR (enc_version IS NOT NULL AND magic IS NOT NULL"
@@ -92,4 +99,18 @@ repo_tokens = Table(
     Column("created_at", BigInteger, nullable=False),
     Index(None, "library_id"),
     Index(None, "user_id"),
+)
+
+repair_tasks = Table(
+    "repair_tasks",
+    metadata,
+    # One pending repair of one backend's copy: ("copy" | "delete", kind, scope, id) or a
+    # whole scope ("delete_scope", kind "", id ""). A newer task for a slot replaces the older.
+    Column("kind", String(16), primary_key=True),
+    Column("scope", String(36), primary_key=True),
+    Column("object_id", String(40), primary_key=True),
+    Column("backend", String(64), primary_key=True),
+    Column("action", String(16), nullable=False),
+    Column("queued_at", BigInteger, nullable=False),
+    Index(None, "backend"),
 )

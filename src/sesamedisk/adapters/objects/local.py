@@ -9,7 +9,7 @@ import secrets
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from sesamedisk.adapters.objects.keys import (
     SCOPE_PATTERN,
@@ -27,11 +27,14 @@ from sesamedisk.adapters.objects.local_files import (
     remove_tree,
     settled_mtime_ns,
     stamp_of,
+    stats_under,
     unavailable,
 )
 from sesamedisk.adapters.objects.local_writer import LocalObjectWriter
 from sesamedisk.errors import ObjectNotFound, Unavailable
-from sesamedisk.ports.objects import ObjectKind
+from sesamedisk.ports.objects import ObjectKind, ObjectStat
+
+T = TypeVar("T")
 
 TEMP_PREFIX = ".tmp-"
 """Name prefix of in-flight writes; never listed as objects, removed by `sweep_temp`."""
@@ -139,6 +142,13 @@ class LocalObjectStore:
 
     def open_writer(self, kind: ObjectKind, scope: str) -> LocalObjectWriter:
         """Stream a new object into a temp file; it gets its id and becomes visible on commit."""
+        return self._open_writer(kind, scope, hashed=True)
+
+    def open_unhashed_writer(self, kind: ObjectKind, scope: str) -> LocalObjectWriter:
+        """Like `open_writer` without hashing: for a caller that checks the id itself."""
+        return self._open_writer(kind, scope, hashed=False)
+
+    def _open_writer(self, kind: ObjectKind, scope: str, *, hashed: bool) -> LocalObjectWriter:
         checked = validate_kind(kind)
         validate_scope(scope)
         kind_dir = self._kind_dir(checked, scope)
@@ -155,7 +165,7 @@ class LocalObjectStore:
             self._make_dirs(scope, checked, None)
         except OSError as exc:
             raise on_error(exc) from exc
-        return LocalObjectWriter(kind_dir, TEMP_PREFIX, publish, on_error)
+        return LocalObjectWriter(kind_dir, TEMP_PREFIX, publish, on_error, hashed=hashed)
 
     def _publish(self, temp: str, final: str) -> None:
         """Give the finished temp file its final name without replacing an existing object."""
@@ -201,6 +211,7 @@ class LocalObjectStore:
         try:
             fd = os.open(self._path(checked, scope, object_id), _READ_FLAGS)
         except FileNotFoundError:
+            self._require_root(what)
             raise ObjectNotFound(f"object {what} is not stored") from None
         except OSError as exc:
             raise unavailable(exc, "read", what) from exc
@@ -226,6 +237,7 @@ class LocalObjectStore:
         try:
             return stamp_of(os.stat(self._path(checked, scope, object_id)))
         except FileNotFoundError:
+            self._require_root(f"{checked.value}/{scope}/{object_id}")
             raise ObjectNotFound(f"object {checked.value}/{scope}/{object_id} is not "
                                  "stored") from None
         except OSError as exc:
@@ -238,14 +250,26 @@ class LocalObjectStore:
         try:
             return open(self._path(checked, scope, object_id), "rb")
         except FileNotFoundError:
+            self._require_root(what)
             raise ObjectNotFound(f"object {what} is not stored") from None
         except OSError as exc:
             raise unavailable(exc, "read", what) from exc
+
+    def _require_root(self, what: str) -> None:
+        """Raise Unavailable when the root folder itself is gone (a lost or unmounted disk).
+
+        Without this a vanished disk would answer "not stored" for every object, and a
+        replicated store would take it for a healthy, empty backend.
+        """
+        if not os.path.isdir(self._root):
+            raise Unavailable(f"object store cannot read {what}: its root folder "
+                              f"{self._root} is missing")
 
     def _stat_size(self, kind: ObjectKind, scope: str, object_id: str) -> int | None:
         try:
             return os.stat(self._path(kind, scope, object_id)).st_size
         except FileNotFoundError:
+            self._require_root(f"{kind.value}/{scope}/{object_id}")
             return None
         except OSError as exc:
             raise unavailable(exc, "stat", f"{kind.value}/{scope}/{object_id}") from exc
@@ -293,6 +317,13 @@ class LocalObjectStore:
         validate_scope(scope)
         return self._guarded(ids_under(self._kind_dir(checked, scope)), f"list {scope}")
 
+    def iter_stats(self, kind: ObjectKind, scope: str) -> Iterator[ObjectStat]:
+        """Id, size and modification time of every object of (kind, scope)."""
+        checked = validate_kind(kind)
+        validate_scope(scope)
+        stats = stats_under(self._kind_dir(checked, scope))
+        return (ObjectStat(*stat) for stat in self._guarded(stats, f"list {scope}"))
+
     def iter_scopes(self) -> Iterator[str]:
         """Every scope that holds at least one object."""
         return self._guarded(self._scopes(), "list scopes")
@@ -306,7 +337,7 @@ class LocalObjectStore:
                 yield name
 
     @staticmethod
-    def _guarded(items: Iterator[str], action: str) -> Iterator[str]:
+    def _guarded(items: Iterator[T], action: str) -> Iterator[T]:
         try:
             yield from items
         except OSError as exc:

@@ -98,3 +98,13 @@ def ids_under(kind_dir: str) -> Iterator[str]:
             object_id = prefix + name
             if OBJECT_ID_PATTERN.fullmatch(object_id) is not None:
                 yield object_id
+
+
+def stats_under(kind_dir: str) -> Iterator[tuple[str, int, float]]:
+    """(id, size, mtime) of the objects below root/<scope>/<kind>; vanished ones skipped."""
+    for object_id in ids_under(kind_dir):
+        try:
+            info = os.stat(os.path.join(kind_dir, object_id[:2], object_id[2:]))
+        except FileNotFoundError:
+            continue
+        yield object_id, info.st_size, info.st_mtime

@@ -23,8 +23,8 @@ class LocalObjectWriter(HashingWriter):
     """
 
     def __init__(self, temp_dir: str, temp_prefix: str, publish: Publish,
-                 on_error: Callable[[OSError], Unavailable]) -> None:
-        super().__init__()
+                 on_error: Callable[[OSError], Unavailable], *, hashed: bool = True) -> None:
+        super().__init__(hashed=hashed)
         self._publish = publish
         self._on_error = on_error
         self._temp: str | None = os.path.join(temp_dir, f"{temp_prefix}{secrets.token_hex(12)}")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 from sesamedisk.adapters.objects.hashing import HashingWriter
 from sesamedisk.adapters.objects.keys import validate_key, validate_kind, validate_scope
 from sesamedisk.errors import InvalidRequest, ObjectNotFound
-from sesamedisk.ports.objects import ObjectKind
+from sesamedisk.ports.objects import ObjectKind, ObjectStat
 
 _Key = tuple[ObjectKind, str, str]
 
@@ -47,9 +48,11 @@ class MemoryObjectWriter(HashingWriter):
 class MemoryObjectStore:
     """Objects in a dict keyed by (kind, scope, id); thread-safe, write-once, not durable."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self._lock = threading.Lock()
+        self._clock = clock
         self._objects: dict[_Key, bytes] = {}
+        self._stored_at: dict[_Key, float] = {}
 
     def _key(self, kind: ObjectKind, scope: str, object_id: str) -> _Key:
         return validate_key(kind, scope, object_id), scope, object_id
@@ -59,7 +62,9 @@ class MemoryObjectStore:
         key = self._key(kind, scope, object_id)
         copy = bytes(data)
         with self._lock:
-            self._objects.setdefault(key, copy)
+            if key not in self._objects:
+                self._objects[key] = copy
+                self._stored_at[key] = self._clock()
 
     def open_writer(self, kind: ObjectKind, scope: str) -> MemoryObjectWriter:
         """Collect a new object in memory; it becomes visible on commit."""
@@ -109,6 +114,7 @@ class MemoryObjectStore:
         key = self._key(kind, scope, object_id)
         with self._lock:
             self._objects.pop(key, None)
+            self._stored_at.pop(key, None)
 
     def iter_ids(self, kind: ObjectKind, scope: str) -> Iterator[str]:
         """Every id stored for (kind, scope), from a snapshot taken at the call."""
@@ -117,6 +123,15 @@ class MemoryObjectStore:
         with self._lock:
             ids = [i for (k, s, i) in self._objects if k is checked and s == scope]
         return iter(ids)
+
+    def iter_stats(self, kind: ObjectKind, scope: str) -> Iterator[ObjectStat]:
+        """Id, size and store time of every object of (kind, scope), from a snapshot."""
+        checked = validate_kind(kind)
+        validate_scope(scope)
+        with self._lock:
+            stats = [ObjectStat(i, len(data), self._stored_at[(k, s, i)])
+                     for (k, s, i), data in self._objects.items() if k is checked and s == scope]
+        return iter(stats)
 
     def iter_scopes(self) -> Iterator[str]:
         """Every scope that holds at least one object, from a snapshot taken at the call."""
@@ -130,3 +145,4 @@ class MemoryObjectStore:
         with self._lock:
             for key in [k for k in self._objects if k[1] == scope]:
                 del self._objects[key]
+                del self._stored_at[key]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from sesamedisk.adapters.objects.keys import (
     validate_key,
@@ -13,6 +13,7 @@ from sesamedisk.adapters.objects.keys import (
     validate_object_id,
     validate_scope,
 )
+from sesamedisk.adapters.objects.replicated_placement import Placement, RegionsFor
 from sesamedisk.adapters.objects.replicated_repair import Repairer, RepairReport
 from sesamedisk.adapters.objects.replicated_state import (
     BAD,
@@ -21,6 +22,8 @@ from sesamedisk.adapters.objects.replicated_state import (
     NamedBackend,
     ObjectKey,
     RepairAction,
+    RepairJournal,
+    RepairQueue,
     RepairTask,
     ReplicaSet,
     done,
@@ -29,9 +32,18 @@ from sesamedisk.adapters.objects.replicated_state import (
 from sesamedisk.adapters.objects.replicated_writer import Live, ReplicatedObjectWriter
 from sesamedisk.adapters.objects.verifying import content_matches
 from sesamedisk.errors import Corrupted, InvalidRequest, ObjectNotFound, Unavailable
-from sesamedisk.ports.objects import ObjectKind, ObjectWriter
+from sesamedisk.ports.objects import (
+    ObjectKind,
+    ObjectStat,
+    ObjectStore,
+    ObjectWriter,
+    UnhashedWrites,
+)
 
-__all__ = ["NamedBackend", "RepairReport", "ReplicatedObjectStore", "ReplicationStatus"]
+__all__ = ["NamedBackend", "RegionsFor", "RepairJournal", "RepairReport",
+           "ReplicatedObjectStore", "ReplicationStatus"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -41,7 +53,6 @@ class BackendStatus:
     name: str
     region: str
     healthy: bool
-    writable: bool
     last_error: str | None
     pending_repairs: int
 
@@ -51,6 +62,8 @@ class ReplicationStatus:
     """The visible state of a replicated store."""
 
     write_quorum: int
+    copies: int
+    """How many backends hold each object (fewer when its regions hold fewer backends)."""
     backends: tuple[BackendStatus, ...]
 
     @property
@@ -64,27 +77,32 @@ class ReplicationStatus:
         return any(not b.healthy or b.pending_repairs for b in self.backends)
 
 
-class ReplicatedObjectStore:
-    """Every object on every allowed backend; acknowledged once `write_quorum` stored it.
+def _backend_writer(store: ObjectStore, kind: ObjectKind, scope: str) -> ObjectWriter:
+    """A backend's writer; one that does not hash when it can (the replicated writer does)."""
+    if isinstance(store, UnhashedWrites):
+        return store.open_unhashed_writer(kind, scope)
+    return store.open_writer(kind, scope)
 
-    Reads verify bytes against the id and fall back to the next copy; every missing or bad
-    copy found is queued for repair. See docs/adr/0008-replicated-store.md.
+
+class ReplicatedObjectStore:
+    """Each object on its scope's placement; acknowledged once `write_quorum` stored it.
+
+    A scope's placement is the first `copies` backends, in configured order, whose region
+    `regions_for(scope)` allows; nothing is ever written outside it. Reads verify bytes
+    against the id and fall back to the next copy on any backend; every missing or bad copy
+    found is queued for repair, and recorded in `journal` (reloaded here) when one is given.
+    See docs/adr/0008-replicated-store.md.
     """
 
     def __init__(self, backends: Sequence[NamedBackend], *, write_quorum: int,
-                 allowed_regions: frozenset[str] | None = None,
+                 copies: int | None = None, regions_for: RegionsFor | None = None,
+                 journal: RepairJournal | None = None,
                  max_workers: int | None = None) -> None:
-        names = [b.name for b in backends]
-        if not backends or len(set(names)) != len(names):
-            raise InvalidRequest("replicated store needs backends with unique names")
-        if write_quorum < 1:
-            raise InvalidRequest("write quorum must be at least 1")
-        writable = [b for b in backends
-                    if allowed_regions is None or b.region in allowed_regions]
-        if len(writable) < write_quorum:
-            raise InvalidRequest(f"only {len(writable)} backends are in the allowed "
-                                 f"regions, fewer than the write quorum {write_quorum}")
-        self._r = ReplicaSet(backends, writable, write_quorum, max_workers)
+        placement = Placement(backends, copies=copies, quorum=write_quorum,
+                              regions_for=regions_for)
+        queue = RepairQueue(journal)
+        queue.reload()
+        self._r = ReplicaSet(backends, placement, queue, max_workers)
         self._repairer = Repairer(self._r)
 
     # --- plumbing ---------------------------------------------------------------------
@@ -99,6 +117,14 @@ class ReplicatedObjectStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def placement(self, scope: str) -> tuple[str, ...]:
+        """Names of the backends that hold the scope's copies, in configured order."""
+        return tuple(b.name for b in self._r.placement.of(validate_scope(scope)))
+
+    def check_regions(self, regions: frozenset[str] | None) -> None:
+        """InvalidRequest unless a library pinned to `regions` can be written here."""
+        self._r.placement.check(regions)
+
     def _run_writers(self, live: Live,
                      call: Callable[[ObjectWriter], None]) -> tuple[list[str], list[str]]:
         by_name = {b.name: b for b in self._r.backends}
@@ -108,76 +134,79 @@ class ReplicatedObjectStore:
         acked = [b.name for b, r in results if r]
         return acked, [n for n, _ in live if n not in acked]
 
-    def _settle(self, key: ObjectKey, acked: list[str], failed: list[str]) -> None:
-        """After a write: forget repairs the write did, queue the ones it could not do."""
+    def _targets(self, scope: str) -> tuple[tuple[NamedBackend, ...], list[NamedBackend]]:
+        """The scope's placement, and those of it to write now (not awaiting a scope delete)."""
+        placement = self._r.placement.writing_to(scope)
+        return placement, [b for b in placement if not self._r.queue.scope_hidden(scope, b.name)]
+
+    def _settle(self, key: ObjectKey, placement: Sequence[NamedBackend],
+                acked: list[str]) -> None:
+        """After a write: forget repairs the write did, queue (durably) the ones it did not."""
         self._r.queue.discard(key, acked)
         if acked:
-            for name in failed:
-                self._r.queue_copy(key, name)
+            self._r.queue_copies(key, [b.name for b in placement if b.name not in acked])
         if len(acked) < self._r.quorum:
             raise Unavailable(f"only {len(acked)} of {self._r.quorum} required backends "
                               f"stored {what(key)}")
 
     def put(self, kind: ObjectKind, scope: str, object_id: str, data: bytes) -> None:
-        """Store on every allowed backend; InvalidRequest if `data` is not the object."""
+        """Store on the scope's placement; InvalidRequest if `data` is not the object."""
         checked = validate_key(kind, scope, object_id)
         if not content_matches(checked, object_id, data):
             raise InvalidRequest(f"{checked.value} object {object_id} does not match "
                                  "its content")
-        key = (checked, scope, object_id)
+        placement, targets = self._targets(scope)
         payload = bytes(data)
-        targets = [b for b in self._r.writable if not self._r.queue.scope_hidden(scope, b.name)]
         results = self._r.fan_out(targets, lambda b: done(b.store.put, checked, scope,
                                                           object_id, payload))
-        acked = [b.name for b, r in results if r]
-        self._settle(key, acked, [n for n in self._r.writable_names if n not in acked])
+        self._settle((checked, scope, object_id), placement,
+                     [b.name for b, r in results if r])
 
     def open_writer(self, kind: ObjectKind, scope: str) -> ReplicatedObjectWriter:
-        """Stream into a writer of every allowed backend at once."""
+        """Stream into a writer on every backend of the scope's placement at once."""
         checked = validate_kind(kind)
-        validate_scope(scope)
-        targets = [b for b in self._r.writable if not self._r.queue.scope_hidden(scope, b.name)]
-        opened = self._r.fan_out(targets, lambda b: b.store.open_writer(checked, scope))
+        placement, targets = self._targets(validate_scope(scope))
+        opened = self._r.fan_out(targets, lambda b: _backend_writer(b.store, checked, scope))
         live: Live = [(b.name, w) for b, w in opened if w is not None]
-        dropped = [n for n in self._r.writable_names if n not in dict(live)]
         if len(live) < self._r.quorum:
             for _, writer in live:
                 writer.abort()
             raise Unavailable(f"only {len(live)} of {self._r.quorum} required backends can "
                               f"store a new {checked.value[:-1]} object")
         return ReplicatedObjectWriter(
-            checked, live, dropped, quorum=self._r.quorum, run_all=self._run_writers,
-            settle=lambda object_id, acked, failed: self._settle((checked, scope, object_id),
-                                                          acked, failed))
+            checked, live, quorum=self._r.quorum, run_all=self._run_writers,
+            settle=lambda object_id, acked: self._settle((checked, scope, object_id),
+                                                         placement, acked))
 
     def flush(self) -> None:
-        """Flush every allowed backend; Unavailable when fewer than quorum succeed."""
-        results = self._r.fan_out(self._r.writable, lambda b: done(b.store.flush))
-        flushed = sum(1 for _, r in results if r)
-        if flushed < self._r.quorum:
-            raise Unavailable(f"only {flushed} of {self._r.quorum} required backends flushed")
+        """Flush every placement written to; Unavailable when one has fewer than quorum."""
+        placements = self._r.placement.written()
+        backends = list({b.name: b for p in placements for b in p}.values())
+        results = self._r.fan_out(backends, lambda b: done(b.store.flush))
+        flushed = {b.name for b, r in results if r}
+        for placement in placements:
+            count = sum(1 for b in placement if b.name in flushed)
+            if count < self._r.quorum:
+                raise Unavailable(f"only {count} of {self._r.quorum} required backends "
+                                  "flushed")
 
     def delete(self, kind: ObjectKind, scope: str, object_id: str) -> None:
         """Delete on every backend; an unreachable copy is hidden and deleted by repair."""
         checked = validate_key(kind, scope, object_id)
-        key = (checked, scope, object_id)
         results = self._r.fan_out(self._r.backends,
                                   lambda b: done(b.store.delete, checked, scope, object_id))
-        self._r.queue.discard(key, [b.name for b, r in results if r])
-        for backend, result in results:
-            if not result:
-                self._r.queue.add(RepairTask(RepairAction.DELETE, checked, scope, object_id,
-                                           backend.name))
+        self._r.queue.discard((checked, scope, object_id), [b.name for b, r in results if r])
+        self._r.queue.add_many(
+            RepairTask(RepairAction.DELETE, checked, scope, object_id, backend.name)
+            for backend, result in results if not result)
 
     def delete_scope(self, scope: str) -> None:
         """Delete a scope on every backend; unreachable ones are hidden and done by repair."""
         validate_scope(scope)
         results = self._r.fan_out(self._r.backends, lambda b: done(b.store.delete_scope, scope))
         self._r.queue.discard_scope(scope, [b.name for b, r in results if r])
-        for backend, result in results:
-            if not result:
-                self._r.queue.add(RepairTask(RepairAction.DELETE_SCOPE, None, scope, "",
-                                           backend.name))
+        self._r.queue.add_many(RepairTask(RepairAction.DELETE_SCOPE, None, scope, "", b.name)
+                               for b, result in results if not result)
 
     # --- reads ------------------------------------------------------------------------
 
@@ -194,8 +223,7 @@ class ReplicatedObjectStore:
                 continue
             state, data = self._r.inspect(backend, key)
             if data is not None:
-                for name in seen[BAD] + seen[MISSING]:
-                    self._r.queue_copy(key, name)
+                self._r.queue_copies(key, seen[BAD] + seen[MISSING])
                 return data
             seen[state].append(backend.name)
         if seen[DOWN]:
@@ -234,14 +262,12 @@ class ReplicatedObjectStore:
         result = []
         for object_id in wanted:
             key = (checked, scope, object_id)
-            holders = [b for b, absent in answered
-                       if object_id not in absent and not self._r.queue.hidden(key, b.name)]
-            if not holders:
+            if any(object_id not in absent and not self._r.queue.hidden(key, b.name)
+                   for b, absent in answered):
+                self._r.queue_copies(key, [b.name for b, absent in answered
+                                           if object_id in absent])
+            else:
                 result.append(object_id)
-                continue
-            for backend, absent in answered:
-                if object_id in absent:
-                    self._r.queue_copy(key, backend.name)
         return result
 
     def size(self, kind: ObjectKind, scope: str, object_id: str) -> int:
@@ -264,40 +290,60 @@ class ReplicatedObjectStore:
             raise ObjectNotFound(f"object {what(key)} is not stored")
         return len(self.get(*key))
 
-    def _union(self, list_one: Callable[[NamedBackend], list[str]],
-               hidden: Callable[[str, str], bool], what: str) -> list[str]:
+    def _listed(self, list_one: Callable[[NamedBackend], list[T]],
+                subject: str) -> list[tuple[NamedBackend, list[T]]]:
+        """What each reachable backend lists; Unavailable when none answered."""
         results = self._r.fan_out(self._r.backends, list_one)
-        if all(r is None for _, r in results):
-            raise Unavailable(f"no backend could list {what}")
-        union: dict[str, None] = {}
-        for backend, items in results:
-            for item in items or []:
-                if not hidden(item, backend.name):
-                    union[item] = None
-        return list(union)
+        answered = [(backend, items) for backend, items in results if items is not None]
+        if not answered:
+            raise Unavailable(f"no backend could list {subject}")
+        return answered
 
     def iter_ids(self, kind: ObjectKind, scope: str) -> Iterator[str]:
         """Every id any reachable backend holds for (kind, scope) (a snapshot)."""
         checked = validate_kind(kind)
         validate_scope(scope)
-        return iter(self._union(
-            lambda b: list(b.store.iter_ids(checked, scope)),
-            lambda i, name: self._r.queue.hidden((checked, scope, i), name), f"ids of {scope}"))
+        union: dict[str, None] = {}
+        for backend, ids in self._listed(lambda b: list(b.store.iter_ids(checked, scope)),
+                                         f"ids of {scope}"):
+            union.update((i, None) for i in ids
+                         if not self._r.queue.hidden((checked, scope, i), backend.name))
+        return iter(union)
+
+    def iter_stats(self, kind: ObjectKind, scope: str) -> Iterator[ObjectStat]:
+        """Every object any reachable backend holds, with its copies' newest store time.
+
+        The newest, so that garbage collection treats an object as young if any copy is.
+        """
+        checked = validate_kind(kind)
+        validate_scope(scope)
+        newest: dict[str, ObjectStat] = {}
+        for backend, stats in self._listed(lambda b: list(b.store.iter_stats(checked, scope)),
+                                           f"objects of {scope}"):
+            for stat in stats:
+                if self._r.queue.hidden((checked, scope, stat.object_id), backend.name):
+                    continue
+                seen = newest.get(stat.object_id)
+                if seen is None or stat.stored_at > seen.stored_at:
+                    newest[stat.object_id] = stat
+        return iter(newest.values())
 
     def iter_scopes(self) -> Iterator[str]:
         """Every scope some reachable backend holds objects of (a snapshot)."""
-        return iter(self._union(lambda b: list(b.store.iter_scopes()),
-                                self._r.queue.scope_hidden, "scopes"))
+        union: dict[str, None] = {}
+        for backend, scopes in self._listed(lambda b: list(b.store.iter_scopes()), "scopes"):
+            union.update((s, None) for s in scopes
+                         if not self._r.queue.scope_hidden(s, backend.name))
+        return iter(union)
 
     # --- health and repair ----------------------------------------------------------
 
     def status(self) -> ReplicationStatus:
-        """Health and pending repairs per backend."""
+        """Health and pending repairs per backend, and the copies target."""
         counts = self._r.queue.counts()
-        return ReplicationStatus(self._r.quorum, tuple(
+        return ReplicationStatus(self._r.quorum, self._r.placement.copies, tuple(
             BackendStatus(b.name, b.region, self._r.health.healthy(b.name),
-                          b.name in self._r.writable_names, self._r.health.last_error(b.name),
-                          counts.get(b.name, 0))
+                          self._r.health.last_error(b.name), counts.get(b.name, 0))
             for b in self._r.backends))
 
     def pending_repairs(self) -> list[RepairTask]:
@@ -309,9 +355,10 @@ class ReplicatedObjectStore:
         self._repairer.check_health()
 
     def repair_pending(self, limit: int | None = None) -> RepairReport:
-        """Carry out up to `limit` queued repairs; unreachable targets stay queued.
+        """Reload the journal, then carry out up to `limit` queued repairs.
 
-        Backends marked unhealthy are probed first, so a recovered one shows healthy.
+        Backends marked unhealthy are probed first, so a recovered one shows healthy;
+        repairs whose target is unreachable stay queued.
         """
         return self._repairer.repair_pending(limit)
 

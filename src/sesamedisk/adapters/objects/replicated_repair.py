@@ -51,6 +51,10 @@ class RepairReport:
     unreachable: set[str] = field(default_factory=set)
     """Backends that were unavailable during the run."""
     bytes_read: int = 0
+    outside_placement: int = 0
+    """Copies found on backends outside their scope's placement: left alone, never repaired."""
+    unplaced: set[str] = field(default_factory=set)
+    """Scopes `regions_for` refused: their copies were checked, nothing was written."""
 
 
 class TokenBucket:
@@ -81,10 +85,11 @@ class TokenBucket:
 
 
 class Repairer:
-    """Carries out queued repairs and scrubs; never writes outside the writable backends."""
+    """Carries out queued repairs and scrubs; writes only to a scope's placement."""
 
     def __init__(self, replicas: ReplicaSet) -> None:
         self._r = replicas
+        self._by_name = {b.name: b for b in replicas.backends}
 
     def check_health(self) -> None:
         """Probe every backend marked unhealthy with one cheap call (an `exists`)."""
@@ -95,109 +100,148 @@ class Repairer:
                         backend.store.exists, ObjectKind.BLOCK, _PROBE_SCOPE, _PROBE_ID))
 
     def repair_pending(self, limit: int | None = None) -> RepairReport:
-        """Carry out up to `limit` queued repairs; unreachable targets stay queued.
+        """Reload the journal, then carry out up to `limit` queued repairs.
 
-        Backends marked unhealthy are probed first, so a recovered one shows healthy.
+        Backends marked unhealthy are probed first, so a recovered one shows healthy. A task
+        leaves the queue only once done; unreachable targets keep theirs.
         """
+        self._r.queue.reload()
         self.check_health()
         report = RepairReport()
-        copies: dict[ObjectKey, list[str]] = {}
-        by_name = {b.name: b for b in self._r.backends}
-        for task in self._r.queue.take(limit):
-            backend = by_name[task.backend]
-            if task.action is RepairAction.COPY:
-                assert task.kind is not None
-                copies.setdefault((task.kind, task.scope, task.object_id), []).append(
-                    task.backend)
-                continue
-            try:
-                if task.kind is None:
-                    self._r.call(backend, functools.partial(backend.store.delete_scope,
-                                                            task.scope))
-                else:
-                    self._r.call(backend, functools.partial(
-                        backend.store.delete, task.kind, task.scope, task.object_id))
-                report.repaired += 1
-            except Unavailable:
-                report.unreachable.add(backend.name)
-                report.deferred += 1
-                self._r.queue.add(task, replace=False)
-        for key, targets in copies.items():
-            report.checked += 1
-            self._repair_object(key, [by_name[n] for n in targets], report, None)
+        copies: dict[ObjectKey, list[RepairTask]] = {}
+        finished: list[RepairTask] = []
+        try:
+            for task in self._r.queue.take(limit):
+                if task.kind is not None and task.action is RepairAction.COPY:
+                    copies.setdefault((task.kind, task.scope, task.object_id), []).append(task)
+                elif self._delete(task, report):
+                    finished.append(task)
+            for key, tasks in copies.items():
+                report.checked += 1
+                finished += self._copy(key, tasks, report)
+        finally:
+            self._r.queue.finish(finished)
         return report
 
+    def _delete(self, task: RepairTask, report: RepairReport) -> bool:
+        """Carry out a queued delete (of an object or a scope); False if deferred."""
+        backend = self._by_name[task.backend]
+        try:
+            if task.kind is None:
+                self._r.call(backend, functools.partial(backend.store.delete_scope,
+                                                        task.scope))
+            else:
+                self._r.call(backend, functools.partial(
+                    backend.store.delete, task.kind, task.scope, task.object_id))
+        except Unavailable:
+            self._deferred(backend, report)
+            return False
+        report.repaired += 1
+        return True
+
+    def _placed(self, scope: str, report: RepairReport) -> frozenset[str] | None:
+        """Names of the scope's placement; None (and noted) when regions_for refuses it."""
+        placed = self._r.placement.names_or_none(scope)
+        if placed is None:
+            report.unplaced.add(scope)
+        return placed
+
+    def _copy(self, key: ObjectKey, tasks: list[RepairTask],
+              report: RepairReport) -> list[RepairTask]:
+        """Carry out one object's queued copies; return the tasks that are settled.
+
+        A task for a backend outside the placement is dropped undone (residency).
+        """
+        placed = self._placed(key[1], report)
+        if placed is None:
+            report.deferred += len(tasks)
+            return []
+        targets = [self._by_name[t.backend] for t in tasks if t.backend in placed]
+        settled = self._repair_object(key, targets, report)
+        return [t for t in tasks if t.backend not in placed or t.backend in settled]
+
     def _repair_object(self, key: ObjectKey, targets: list[NamedBackend],
-                       report: RepairReport, bucket: TokenBucket | None) -> None:
-        """Bring each target to a verified copy, read from any other backend if needed."""
+                       report: RepairReport) -> set[str]:
+        """Bring each target to a verified copy, read from any backend if needed.
+
+        Returns the targets that need nothing more (good now, or no good copy exists).
+        """
         good: bytes | None = None
+        settled: set[str] = set()
         needed: list[tuple[NamedBackend, str]] = []
         for target in targets:
             state, data = self._r.inspect(target, key)
-            good = good if data is None else data
-            if state == DOWN:
-                self._defer(key, target, report)
-            elif state != GOOD:
+            if data is not None:
+                good = data
+                settled.add(target.name)
+            elif state == DOWN:
+                self._deferred(target, report)
+            else:
                 needed.append((target, state))
-        if not needed:
-            return
-        names = {t.name for t, _ in needed}
+        if needed and good is None:
+            good, sources_down = self._source(key, {t.name for t in targets})
+            if good is None:
+                if sources_down:
+                    for target, _ in needed:
+                        self._deferred(target, report)
+                    return settled
+                report.unrecoverable.append(key)
+                return settled | {t.name for t, _ in needed}
+        for target, state in needed:
+            assert good is not None
+            if self._restore(key, target, state, good, report):
+                settled.add(target.name)
+        return settled
+
+    def _source(self, key: ObjectKey, skip: set[str]) -> tuple[bytes | None, bool]:
+        """A good copy from a backend not in `skip`, and whether some source was down."""
         sources_down = False
         for source in self._r.read_order():
-            if good is not None:
-                break
-            if source.name in names or self._r.queue.hidden(key, source.name):
+            if source.name in skip or self._r.queue.hidden(key, source.name):
                 continue
-            state, good = self._r.inspect(source, key)
+            state, data = self._r.inspect(source, key)
+            if data is not None:
+                return data, False
             sources_down = sources_down or state == DOWN
-            if bucket is not None and good is not None:
-                bucket.consume(len(good))
-        if good is None:
-            if sources_down:
-                for target, _ in needed:
-                    self._defer(key, target, report)
-            else:
-                report.unrecoverable.append(key)
-            return
-        for target, state in needed:
-            self._restore(key, target, state, good, report)
+        return None, sources_down
 
     def _restore(self, key: ObjectKey, target: NamedBackend, state: str, good: bytes,
-                 report: RepairReport) -> None:
-        if target.name not in self._r.writable_names:
-            return  # residency: never write outside the allowed regions
+                 report: RepairReport) -> bool:
+        """Write verified bytes to a placement backend and read them back; True if good."""
+        if target.name not in self._r.placement.names(key[1]):
+            return False  # residency: never write outside the scope's placement
         try:
             if state == BAD:
                 self._r.call(target, lambda: target.store.delete(*key))
             self._r.call(target, lambda: target.store.put(*key, good))
         except Unavailable:
-            self._defer(key, target, report)
-            return
+            self._deferred(target, report)
+            return False
         if self._r.inspect(target, key)[0] == GOOD:
             report.repaired += 1
-            return
-        task = RepairTask(RepairAction.COPY, key[0], key[1], key[2], target.name)
-        report.failed.append(task)
-        self._r.queue.add(task, replace=False)
+            return True
+        report.failed.append(RepairTask(RepairAction.COPY, *key, target.name))
+        return False
 
-    def _defer(self, key: ObjectKey, target: NamedBackend, report: RepairReport) -> None:
+    @staticmethod
+    def _deferred(target: NamedBackend, report: RepairReport) -> None:
         report.deferred += 1
         report.unreachable.add(target.name)
-        self._r.queue.add(RepairTask(RepairAction.COPY, key[0], key[1], key[2], target.name),
-                        replace=False)
 
     def scrub(self, scope: str | None = None, *,
               max_bytes_per_second: float | None = None) -> RepairReport:
         """Read and verify every copy of every object (of one scope, or all) and repair."""
+        self._r.queue.reload()
         report = RepairReport()
         bucket = TokenBucket(max_bytes_per_second)
         scopes = [validate_scope(scope)] if scope is not None else self._scrub_union(
             lambda b: list(b.store.iter_scopes()), report)
         for each in sorted(scopes):
+            placed = self._placed(each, report)
             for kind in ObjectKind:
                 ids = self._scrub_union(functools.partial(_ids_of, kind, each), report)
                 for object_id in sorted(ids):
-                    self._scrub_object((kind, each, object_id), report, bucket)
+                    self._scrub_object((kind, each, object_id), placed, report, bucket)
         return report
 
     def _scrub_union(self, list_one: Callable[[NamedBackend], list[str]],
@@ -209,30 +253,42 @@ class Repairer:
             union.update(items or [])
         return union
 
-    def _scrub_object(self, key: ObjectKey, report: RepairReport, bucket: TokenBucket) -> None:
+    def _scrub_object(self, key: ObjectKey, placed: frozenset[str] | None,
+                      report: RepairReport, bucket: TokenBucket) -> None:
+        """Verify every copy; repair the placement's missing or bad ones from a good one."""
         report.checked += 1
         good: bytes | None = None
+        corrupt = False
         needed: list[tuple[NamedBackend, str]] = []
         for backend in self._r.backends:
             if self._r.queue.hidden(key, backend.name):
                 continue
             state, data = self._r.inspect(backend, key)
-            report.copies_checked += state != DOWN
+            outside = placed is not None and backend.name not in placed
+            if state == DOWN:
+                report.unreachable.add(backend.name)
+                continue
+            if state == MISSING and (outside or placed is None):
+                continue  # not meant to be there, or no copy is meant to be anywhere
+            report.copies_checked += 1
+            report.outside_placement += outside
             if data is not None:
                 bucket.consume(len(data))
                 report.bytes_read += len(data)
                 good = data
-            elif state == DOWN:
-                report.unreachable.add(backend.name)
-            else:
-                report.missing_found += state == MISSING
-                report.corrupt_found += state == BAD
+                continue
+            report.missing_found += state == MISSING
+            report.corrupt_found += state == BAD
+            corrupt = corrupt or state == BAD
+            if placed is not None and not outside:
                 needed.append((backend, state))
         if good is None:
-            if any(state == BAD for _, state in needed):
+            if corrupt:
                 report.unrecoverable.append(key)
             return
         for target, state in needed:
-            if target.name in self._r.writable_names:
+            if self._restore(key, target, state, good, report):
                 self._r.queue.discard(key, [target.name])
-                self._restore(key, target, state, good, report)
+            else:
+                self._r.queue.add(RepairTask(RepairAction.COPY, *key, target.name),
+                                  replace=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from sesamedisk.adapters.objects.hashing import HashingWriter
 from sesamedisk.adapters.objects.keys import validate_object_id
@@ -14,8 +14,8 @@ from sesamedisk.ports.objects import ObjectKind, ObjectWriter
 Live = list[tuple[str, ObjectWriter]]
 RunAll = Callable[[Live, Callable[[ObjectWriter], None]], tuple[list[str], list[str]]]
 """run_all(writers, call) -> (names that succeeded, names that were unavailable)."""
-Settle = Callable[[str, list[str], list[str]], None]
-"""settle(object_id, acked, failed): record the outcome; raises Unavailable below quorum."""
+Settle = Callable[[str, list[str]], None]
+"""settle(object_id, acked): record the outcome; raises Unavailable below quorum."""
 
 
 class ReplicatedObjectWriter(HashingWriter):
@@ -25,12 +25,11 @@ class ReplicatedObjectWriter(HashingWriter):
     so no replica ever publishes an object the store would refuse to read.
     """
 
-    def __init__(self, kind: ObjectKind, writers: Live, dropped: Sequence[str], *,
-                 quorum: int, run_all: RunAll, settle: Settle) -> None:
+    def __init__(self, kind: ObjectKind, writers: Live, *, quorum: int, run_all: RunAll,
+                 settle: Settle) -> None:
         super().__init__()
         self._kind = kind
         self._live: Live | None = writers
-        self._dropped = list(dropped)
         self._quorum = quorum
         self._run_all = run_all
         self._settle = settle
@@ -52,7 +51,6 @@ class ReplicatedObjectWriter(HashingWriter):
             if name in failed:
                 with contextlib.suppress(Exception):
                     writer.abort()
-        self._dropped += failed
         return acked
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -82,13 +80,13 @@ class ReplicatedObjectWriter(HashingWriter):
         self._live = None
         self._collected = None
         try:
-            acked, failed = self._run_all(live, lambda writer: writer.commit(object_id))
+            acked, _ = self._run_all(live, lambda writer: writer.commit(object_id))
         except BaseException:
             for _, writer in live:
                 with contextlib.suppress(Exception):
                     writer.abort()
             raise
-        self._settle(object_id, acked, failed + self._dropped)
+        self._settle(object_id, acked)
 
     def abort(self) -> None:
         """Discard what was written on every backend."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import secrets
+import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import boto3
 from botocore.config import Config
@@ -24,15 +26,19 @@ from sesamedisk.adapters.objects.s3_writer import (
     MIN_PART_SIZE,
     S3ObjectWriter,
     is_precondition_failure,
+    probe_conditional_complete,
 )
 from sesamedisk.errors import InvalidRequest, ObjectNotFound, SesameError, Unavailable
-from sesamedisk.ports.objects import ObjectKind
+from sesamedisk.ports.objects import ObjectKind, ObjectStat
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
     from types_boto3_s3.client import S3Client
+    from types_boto3_s3.type_defs import ObjectTypeDef
 
-DEFAULT_PART_SIZE = 8 * 1024 * 1024
+DEFAULT_PART_SIZE = 8 * 1024 * 1024 + 64 * 1024
+"""Just over the largest block clients cut (8 MiB): a block, also an encrypted one (padding
+and IV add a few bytes), is one conditional PUT, never a multipart upload plus a copy."""
 INCOMING = ".incoming/"
 """Key folder (under the prefix) of large streamed objects before they are published."""
 CONFLICT_RETRIES = 3
@@ -115,12 +121,26 @@ class S3ObjectStore:
         self.prefix = prefix
         self.endpoint_url = endpoint_url
         self.part_size = part_size
+        self._probe_lock = threading.Lock()
+        self._completes_conditionally: bool | None = None
         config = Config(s3={"addressing_style": "path"}, connect_timeout=connect_timeout,
                         read_timeout=read_timeout, max_pool_connections=HEAD_THREADS * 2,
                         retries={"mode": "standard", "max_attempts": max_attempts})
         self.client: S3Client = boto3.session.Session().client(
             "s3", endpoint_url=endpoint_url, aws_access_key_id=access_key,
             aws_secret_access_key=secret_key, region_name=region, config=config)
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket when it does not exist yet (config `create_bucket`)."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+            return
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+                raise _unavailable(exc, f"checking bucket {self.bucket}",
+                                   self.endpoint_url) from exc
+        with self.boundary(f"creating bucket {self.bucket}"):
+            self.client.create_bucket(Bucket=self.bucket)
 
     @contextmanager
     def boundary(self, what: str) -> Iterator[None]:
@@ -140,12 +160,17 @@ class S3ObjectStore:
 
     def put(self, kind: ObjectKind, scope: str, object_id: str, data: bytes) -> None:
         """Store `data` with a conditional PUT; a key that already exists keeps its bytes."""
-        key = self._key(kind, scope, object_id)
-        body = bytes(data)
+        self._put_new(self._key(kind, scope, object_id), bytes(data))
+
+    def _put_new(self, key: str, body: bytes | bytearray | BinaryIO) -> None:
+        """PUT `body` (bytes or a seekable stream) under `key` unless an object is there."""
         for attempt in range(CONFLICT_RETRIES + 1):
+            if not isinstance(body, bytes | bytearray):
+                body.seek(0)
             with self.boundary(f"storing {key}"):
                 try:
-                    self.client.put_object(Bucket=self.bucket, Key=key, Body=body,
+                    self.client.put_object(Bucket=self.bucket, Key=key,
+                                           Body=cast(bytes, body),  # botocore takes bytearray
                                            IfNoneMatch="*")
                 except ClientError as exc:
                     if is_precondition_failure(exc):
@@ -162,16 +187,35 @@ class S3ObjectStore:
         return S3ObjectWriter(
             self.client, self.bucket, f"{self.prefix}{INCOMING}{folder[len(self.prefix):]}",
             self.part_size, final_key=lambda object_id: self._key(checked, scope, object_id),
-            put_once=lambda object_id, data: self.put(checked, scope, object_id, data),
-            boundary=self.boundary)
+            put_new=self._put_new, boundary=self.boundary,
+            conditional_complete=self.completes_conditionally)
+
+    def completes_conditionally(self) -> bool:
+        """Whether the server honours `If-None-Match: *` on CompleteMultipartUpload.
+
+        AWS S3 and moto do; radosgw 16.2 (Debian 12) ignores it and would replace an existing
+        object. Probed once, with a throw-away key under `.incoming/`, on first need.
+        """
+        with self._probe_lock, self.boundary("probing conditional multipart completion"):
+            if self._completes_conditionally is None:
+                probe_key = f"{self.prefix}{INCOMING}probe-{secrets.token_hex(8)}"
+                self._completes_conditionally = probe_conditional_complete(
+                    self.client, self.bucket, probe_key)
+            return self._completes_conditionally
 
     def flush(self) -> None:
         """Nothing to do: S3 acknowledges a PUT only once it is durable."""
 
     def get(self, kind: ObjectKind, scope: str, object_id: str) -> bytes:
-        """The stored bytes; ObjectNotFound if absent."""
-        with self.open_read(kind, scope, object_id) as stream:
-            return stream.read()
+        """The stored bytes (one read of the whole body); ObjectNotFound if absent."""
+        key = self._key(kind, scope, object_id)
+        with self.boundary(f"reading {key}"):
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            try:
+                data: bytes = body.read()
+            finally:
+                body.close()
+        return data
 
     def open_read(self, kind: ObjectKind, scope: str, object_id: str) -> BinaryIO:
         """A buffered stream over the GET response; ObjectNotFound if absent."""
@@ -242,6 +286,30 @@ class S3ObjectStore:
         """Every id stored for (kind, scope), listed lazily page by page."""
         folder = self._folder(kind, scope)
         return self._ids(folder)
+
+    def iter_stats(self, kind: ObjectKind, scope: str) -> Iterator[ObjectStat]:
+        """Id, size and last-modified time of every object of (kind, scope), page by page."""
+        folder = self._folder(kind, scope)
+        for entry in self._list_entries(folder):
+            rest = entry["Key"][len(folder):]
+            object_id = rest[:2] + rest[3:]
+            if rest[2:3] == "/" and OBJECT_ID_PATTERN.fullmatch(object_id):
+                yield ObjectStat(object_id, int(entry["Size"]),
+                                 entry["LastModified"].timestamp())
+
+    def _list_entries(self, prefix: str) -> Iterator[ObjectTypeDef]:
+        """Every listed object entry (Key, Size, LastModified, ...) under `prefix`."""
+        token: str | None = None
+        while True:
+            args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+            if token:
+                args["ContinuationToken"] = token
+            with self.boundary(f"listing {prefix or 'the bucket'}"):
+                page = self.client.list_objects_v2(**args)
+            yield from page.get("Contents", [])
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
 
     def _ids(self, folder: str) -> Iterator[str]:
         for key in self._list(folder):

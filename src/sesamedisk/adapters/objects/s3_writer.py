@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import secrets
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from sesamedisk.adapters.objects.hashing import HashingWriter
 from sesamedisk.errors import InvalidRequest, SesameError
 
 if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
     from types_boto3_s3.client import S3Client
     from types_boto3_s3.type_defs import CompletedPartTypeDef
 
@@ -19,10 +21,12 @@ MIN_PART_SIZE = 5 * 1024 * 1024
 
 Boundary = Callable[[str], contextlib.AbstractContextManager[None]]
 """boundary(what): a context that turns library errors into sesamedisk errors."""
-PutOnce = Callable[[str, bytes], None]
-"""put_once(object_id, data): a conditional single PUT where an existing object wins."""
+PutNew = Callable[[str, "bytes | bytearray | BinaryIO"], None]
+"""put_new(key, body): a conditional single PUT where an existing object wins."""
 FinalKey = Callable[[str], str]
 """final_key(object_id): the object's key in the bucket (validates the id)."""
+ConditionalComplete = Callable[[], bool]
+"""Whether the server honours `If-None-Match: *` on CompleteMultipartUpload."""
 
 
 class S3ObjectWriter(HashingWriter):
@@ -32,21 +36,27 @@ class S3ObjectWriter(HashingWriter):
     is streamed part by part into a multipart upload under a temporary key (the final key
     depends on the digest, known only at the end); commit completes it, then copies it
     server-side, part by part, into a second multipart upload on the final key that is
-    completed with `If-None-Match: *`, so an existing object always wins; the temporary
-    object is deleted afterwards. Memory stays below one part plus one `write`.
+    completed with `If-None-Match: *`, so an existing object always wins. Servers that ignore
+    that condition on a completion (radosgw 16.2) get one conditional PUT streamed from the
+    temporary object instead (so at most 5 GiB per object there). The temporary object is
+    deleted afterwards. Memory stays below one part plus one `write`.
     """
 
     def __init__(self, client: S3Client, bucket: str, temp_key: str, part_size: int, *,
-                 final_key: FinalKey, put_once: PutOnce, boundary: Boundary) -> None:
+                 final_key: FinalKey, put_new: PutNew, boundary: Boundary,
+                 conditional_complete: ConditionalComplete) -> None:
         super().__init__()
         self._client = client
         self._bucket = bucket
         self._temp_key = f"{temp_key}{secrets.token_hex(12)}"
         self._part_size = part_size
         self._final_key = final_key
-        self._put_once = put_once
+        self._put_new = put_new
         self._boundary = boundary
-        self._buffer: bytearray | None = bytearray()
+        self._conditional_complete = conditional_complete
+        self._buffer: bytearray | None = bytearray(part_size)
+        """One part, allocated once and refilled (growing it piece by piece costs more)."""
+        self._filled = 0
         self._upload_id: str | None = None
         self._parts: list[tuple[int, str, int]] = []  # (number, etag, size)
         self._temp_completed = False
@@ -57,17 +67,21 @@ class S3ObjectWriter(HashingWriter):
         return self._buffer
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Hash and buffer `data`, uploading every full part as it fills."""
+        """Hash and buffer `data`, uploading a full part once more bytes follow it.
+
+        An object of exactly one part thus stays a single conditional PUT on commit.
+        """
         buffer = self._require_open()
         view = self._take(data)
         try:
             while len(view):
-                room = self._part_size - len(buffer)
-                buffer += view[:room]
-                view = view[room:]
-                if len(buffer) == self._part_size:
+                if self._filled == self._part_size:
                     self._upload_part(buffer)  # sent as is: no copy of the part
-                    buffer.clear()
+                    self._filled = 0
+                taken = min(self._part_size - self._filled, len(view))
+                buffer[self._filled:self._filled + taken] = view[:taken]
+                self._filled += taken
+                view = view[taken:]
         except SesameError:
             self.abort()
             raise
@@ -88,15 +102,26 @@ class S3ObjectWriter(HashingWriter):
         buffer = self._require_open()
         try:
             final_key = self._final_key(object_id)
+            del buffer[self._filled:]  # shrinks in place: the rest is sent without a copy
             if self._upload_id is None:
-                self._put_once(object_id, bytes(buffer))
+                self._put_new(final_key, buffer)
                 return
             if buffer:
                 self._upload_part(buffer)
             self._complete_temp()
-            self._copy_to(final_key)
+            if self._conditional_complete():
+                self._copy_to(final_key)
+            else:
+                self._put_from_temp(final_key)
         finally:
             self.abort()
+
+    def _put_from_temp(self, final_key: str) -> None:
+        """One conditional PUT on `final_key`, its body streamed from the temporary object."""
+        size = sum(length for _, _, length in self._parts)
+        temp = _StoredObject(self._client, self._bucket, self._temp_key, size)
+        with io.BufferedReader(temp, 256 * 1024) as body:
+            self._put_new(final_key, body)
 
     def _complete_temp(self) -> None:
         assert self._upload_id is not None
@@ -153,6 +178,61 @@ class S3ObjectWriter(HashingWriter):
                 self._client.delete_object(Bucket=self._bucket, Key=self._temp_key)
 
 
+class _StoredObject(io.RawIOBase):
+    """A seekable read-only stream over a stored object, fetched with ranged GETs on demand."""
+
+    def __init__(self, client: S3Client, bucket: str, key: str, size: int) -> None:
+        super().__init__()
+        self._client = client
+        self._bucket = bucket
+        self._key = key
+        self._size = size
+        self._position = 0
+        self._body: Any = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET, /) -> int:
+        origin = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}
+        target = origin[whence] + offset
+        if target < 0:
+            raise ValueError("negative seek position")
+        if target != self._position:
+            self._drop_body()
+            self._position = target
+        return target
+
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        if self._position >= self._size:
+            return 0
+        if self._body is None:
+            self._body = self._client.get_object(
+                Bucket=self._bucket, Key=self._key, Range=f"bytes={self._position}-")["Body"]
+        view = memoryview(buffer).cast("B")
+        chunk: bytes = self._body.read(min(len(view), self._size - self._position))
+        if not chunk:
+            raise OSError(f"{self._key} ended at byte {self._position} of {self._size}")
+        view[: len(chunk)] = chunk
+        self._position += len(chunk)
+        return len(chunk)
+
+    def _drop_body(self) -> None:
+        if self._body is not None:
+            self._body.close()
+            self._body = None
+
+    def close(self) -> None:
+        self._drop_body()
+        super().close()
+
+
 def is_precondition_failure(exc: BaseException) -> bool:
     """True for S3's answer to a conditional write on a key that already holds an object."""
     response = getattr(exc, "response", None)
@@ -161,3 +241,24 @@ def is_precondition_failure(exc: BaseException) -> bool:
     code = str(response.get("Error", {}).get("Code", ""))
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return code == "PreconditionFailed" or status == 412
+
+
+def probe_conditional_complete(client: S3Client, bucket: str, key: str) -> bool:
+    """Whether S3 refuses `If-None-Match: *` completions on an existing `key` (then removed)."""
+    client.put_object(Bucket=bucket, Key=key, Body=b"")
+    upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    try:
+        etag = client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=1,
+                                  Body=b"probe")["ETag"]
+        client.complete_multipart_upload(
+            Bucket=bucket, Key=key, UploadId=upload_id, IfNoneMatch="*",
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    except Exception as exc:
+        if is_precondition_failure(exc):
+            return True
+        raise
+    finally:
+        with contextlib.suppress(Exception):  # gone already when the completion went through
+            client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        client.delete_object(Bucket=bucket, Key=key)
+    return False

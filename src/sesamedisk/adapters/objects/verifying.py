@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from sesamedisk.domain.codec import decompress, sha1_hex, verify_commit
 from sesamedisk.errors import Corrupted, InvalidRequest
-from sesamedisk.ports.objects import ObjectKind, ObjectStore, ObjectWriter, StampedReads
+from sesamedisk.ports.objects import (
+    ObjectKind,
+    ObjectStat,
+    ObjectStore,
+    ObjectWriter,
+    StampedReads,
+)
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -284,6 +290,10 @@ class VerifyingObjectStore:
     def iter_ids(self, kind: ObjectKind, scope: str) -> Iterator[str]:
         """Every id stored for (kind, scope)."""
         return self._inner.iter_ids(kind, scope)
+
+    def iter_stats(self, kind: ObjectKind, scope: str) -> Iterator[ObjectStat]:
+        """Id, size and store time of every object of (kind, scope)."""
+        return self._inner.iter_stats(kind, scope)
 
     def iter_scopes(self) -> Iterator[str]:
         """Every scope that holds at least one object."""

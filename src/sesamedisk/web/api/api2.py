@@ -122,6 +122,13 @@ async def list_repos(request: Request) -> Response:
     return JSONResponse([_repo_json(v.library, user, v.permission.value) for v in views])
 
 
+def _regions(text: str | None) -> frozenset[str] | None:
+    """The `regions` form field (a sesamedisk extension): comma-separated region names."""
+    if text is None or not text.strip():
+        return None
+    return frozenset(part.strip() for part in text.split(",") if part.strip())
+
+
 async def create_repo(request: Request) -> Response:
     """POST /api2/repos/: create a plain or encrypted library; answers its download-info."""
     user = await current_user(request)
@@ -138,7 +145,7 @@ async def create_repo(request: Request) -> Response:
         libraries.create_library, _deps(request), user, name=_field(form, "name") or "",
         description=_field(form, "desc") or "", password=_field(form, "passwd"),
         library_id=_field(form, "repo_id") if client_enc else None,
-        client_encryption=client_enc)
+        client_encryption=client_enc, regions=_regions(_field(form, "regions")))
     _, token = await run_in_threadpool(libraries.issue_sync_token, _deps(request), user,
                                        library.id)
     return JSONResponse(_download_info(library, user, token))
