@@ -63,6 +63,10 @@ class FileLocked(Conflict):
     """The file is locked by someone else."""
 
 
+class LibraryLocked(PermissionDenied):
+    """The library is encrypted and not unlocked with its password for this session."""
+
+
 class QuotaExceeded(SesameError):
     """The storage quota is used up."""
 

@@ -176,6 +176,15 @@ def test_check_only_reports_a_lost_folder_and_changes_nothing(replicas: Replicas
     keys = _fill(replicas.store)
     shutil.rmtree(replicas.roots[1])
     report = replicas.admin.scrub(repair=False)
+    # A vanished folder is a lost disk, not an empty one: unreachable, no copy judged.
+    assert report.unreachable == ["disk-2"]
+    assert (report.objects, report.missing_copies, report.corrupt_copies) == (len(keys), 0, 0)
+    assert not report.clean
+    assert not replicas.roots[1].exists()
+    assert replicas.admin.status().last_scrub is report
+
+    replicas.roots[1].mkdir()  # an empty disk takes its place
+    report = replicas.admin.scrub(repair=False)
     assert report.objects == len(keys)
     assert report.missing_copies == len(keys)
     assert report.corrupt_copies == 0
@@ -183,8 +192,7 @@ def test_check_only_reports_a_lost_folder_and_changes_nothing(replicas: Replicas
     assert not report.clean
     assert sorted(report.problems) == sorted(
         f"missing copy of {k[0].value}/{k[1]}/{k[2]} on backend disk-2" for k in keys)
-    assert not replicas.roots[1].exists()
-    assert replicas.admin.status().last_scrub is report
+    assert not any(replicas.roots[1].iterdir())
 
 
 def test_repairing_scrub_restores_three_verified_copies(replicas: Replicas) -> None:

@@ -115,6 +115,16 @@ def delete_library(deps: Deps, actor: User, library_id: str) -> None:
         uow.commit()
 
 
+def unlock_library(deps: Deps, actor: User, library_id: str, password: str) -> crypto.FileKey:
+    """The file key of an encrypted library, given its password; InvalidRequest if wrong."""
+    library = get_library(deps, actor, library_id)
+    if library.encryption is None:
+        raise InvalidRequest("the library is not encrypted")
+    if not crypto.verify_password(library.id, password, library.encryption):
+        raise InvalidRequest("wrong library password")
+    return crypto.unlock(library.id, password, library.encryption)
+
+
 def issue_sync_token(deps: Deps, actor: User, library_id: str) -> tuple[Library, str]:
     """A fresh repo (sync) token for (library, actor), as download-info hands out."""
     library = get_library(deps, actor, library_id)

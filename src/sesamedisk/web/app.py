@@ -6,17 +6,34 @@ from starlette.applications import Starlette
 
 from sesamedisk.errors import SesameError
 from sesamedisk.ports.deps import Deps
-from sesamedisk.web.api import admin, api2, files
+from sesamedisk.web import ui
+from sesamedisk.web.api import (
+    admin,
+    api2,
+    files,
+    history,
+    libraries,
+    previews,
+    seafile_web,
+    session,
+    uploads,
+)
 from sesamedisk.web.errors import handle_sesame_error, handle_unexpected
 from sesamedisk.web.seafhttp import routes as seafhttp
+from sesamedisk.web.seafhttp import transfer
+from sesamedisk.web.unlocks import UnlockedKeys
 
 
 def build_app(deps: Deps, *, max_block_bytes: int) -> Starlette:
-    """The application: /seafhttp (sync protocol), /api2 (Seafile api), /api/v1 (ours)."""
+    """The application: /seafhttp (sync), /api2 (Seafile api), /api/v1 (ours), / (web UI)."""
     app = Starlette(
-        routes=[*seafhttp.routes(), *api2.routes(), *files.routes(), *admin.routes()],
+        routes=[*seafhttp.routes(), *transfer.routes(), *api2.routes(),
+                *seafile_web.routes(), *files.routes(), *libraries.routes(),
+                *history.routes(), *uploads.routes(), *previews.routes(),
+                *session.routes(), *admin.routes(), *ui.routes()],
         exception_handlers={SesameError: handle_sesame_error, Exception: handle_unexpected},
     )
     app.state.deps = deps
     app.state.max_block_bytes = max_block_bytes
+    app.state.unlocked_keys = UnlockedKeys()
     return app

@@ -30,6 +30,7 @@ SEAFHTTP_STATUS: dict[type[errors.SesameError], int] = {
 API_STATUS: dict[type[errors.SesameError], int] = {
     errors.InvalidRequest: 400,
     errors.Unauthenticated: 401,
+    errors.LibraryLocked: 440,
     errors.PermissionDenied: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
