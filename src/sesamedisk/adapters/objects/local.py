@@ -25,6 +25,7 @@ from sesamedisk.adapters.objects.local_files import (
     ids_under,
     list_dir,
     remove_tree,
+    require_root,
     settled_mtime_ns,
     stamp_of,
     stats_under,
@@ -256,14 +257,7 @@ class LocalObjectStore:
             raise unavailable(exc, "read", what) from exc
 
     def _require_root(self, what: str) -> None:
-        """Raise Unavailable when the root folder itself is gone (a lost or unmounted disk).
-
-        Without this a vanished disk would answer "not stored" for every object, and a
-        replicated store would take it for a healthy, empty backend.
-        """
-        if not os.path.isdir(self._root):
-            raise Unavailable(f"object store cannot read {what}: its root folder "
-                              f"{self._root} is missing")
+        require_root(self._root, what)
 
     def _stat_size(self, kind: ObjectKind, scope: str, object_id: str) -> int | None:
         try:

@@ -24,6 +24,16 @@ def unavailable(exc: OSError, action: str, what: str) -> Unavailable:
     return Unavailable(f"object store cannot {action} {what}: {reason}")
 
 
+def require_root(root: str, what: str) -> None:
+    """Unavailable when a store's root folder itself is gone (a lost or unmounted disk).
+
+    Without this check a vanished disk would answer "not stored" for every object, and a
+    replicated store would take it for a healthy, empty backend.
+    """
+    if not os.path.isdir(root):
+        raise Unavailable(f"object store cannot read {what}: its root folder {root} is missing")
+
+
 def list_dir(path: str) -> list[str]:
     """Entry names of a directory; empty when it does not exist."""
     try:
