@@ -17,7 +17,9 @@ apt_install() {
 
 missing=()
 for pkg in seafile-cli seafile-daemon python3-seafile procps nginx-light \
-    ceph-mon ceph-osd ceph-mgr radosgw ceph-common curl; do
+    ceph-mon ceph-osd ceph-mgr radosgw ceph-common curl \
+    libreoffice-core libreoffice-writer libreoffice-calc libreoffice-impress fonts-liberation \
+    chromium; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
         missing+=("$pkg")
     fi

@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.plugins.server",
     "tests.plugins.seafcli",
     "tests.plugins.ceph",
+    "tests.plugins.browser",
 ]

@@ -19,12 +19,16 @@ from sesamedisk.adapters.objects.replicated import NamedBackend, ReplicatedObjec
 from sesamedisk.adapters.objects.s3 import S3ObjectStore
 from sesamedisk.adapters.objects.storage_admin import ReplicatedStoreAdmin, SingleStoreAdmin
 from sesamedisk.adapters.objects.verifying import VerifyingObjectStore
+from sesamedisk.adapters.previews.cache import FilePreviewCache
+from sesamedisk.adapters.previews.renderer import LocalRenderer
+from sesamedisk.adapters.previews.scratch import LocalScratch
 from sesamedisk.config import Settings
 from sesamedisk.domain.retention import GcPolicy
 from sesamedisk.errors import InvalidRequest, LibraryNotFound
 from sesamedisk.ports.deps import Deps
 from sesamedisk.ports.metadata import UnitOfWorkFactory
 from sesamedisk.ports.objects import ObjectStore
+from sesamedisk.ports.previews import Previews
 from sesamedisk.ports.storage import StorageAdmin
 from sesamedisk.services import accounts
 from sesamedisk.storage_config import Backend, LocalBackend, S3Backend
@@ -125,7 +129,13 @@ def build_deps(settings: Settings, *, recover: bool = True) -> Deps:
 
     return Deps(uow=uow, objects=objects, close=close, storage=admin,
                 default_regions=None if default_regions is None else frozenset(default_regions),
-                gc_policy=gc_policy(settings))
+                gc_policy=gc_policy(settings), previews=build_previews(settings.data))
+
+
+def build_previews(data: Path) -> Previews:
+    """Previews rendered locally, cached in <data>/preview-cache, scratch in <data>/preview-tmp."""
+    return Previews(renderer=LocalRenderer(), cache=FilePreviewCache(data / "preview-cache"),
+                    scratch=LocalScratch(data / "preview-tmp", TEMP_FILE_GRACE_SECONDS))
 
 
 def gc_policy(settings: Settings) -> GcPolicy:
@@ -134,7 +144,8 @@ def gc_policy(settings: Settings) -> GcPolicy:
     history = settings.gc.history_days
     return GcPolicy(history_seconds=None if history is None else int(history * days),
                     trash_seconds=int(settings.gc.trash_days * days),
-                    grace_seconds=int(settings.gc.grace_hours * hours))
+                    grace_seconds=int(settings.gc.grace_hours * hours),
+                    upload_expiry_seconds=int(settings.gc.upload_expiry_days * days))
 
 
 def ensure_admin(settings: Settings, deps: Deps) -> tuple[str, str] | None:

@@ -122,6 +122,9 @@ class GcSettings(_Section):
     grace_hours: float = Field(default=24.0, ge=0,
                                description="Never collect objects stored more recently than "
                                            "this (uploads in flight).")
+    upload_expiry_days: float = Field(default=7.0, gt=0,
+                                      description="Forget resumable upload sessions idle this "
+                                                  "long; their stored chunks become garbage.")
     interval_hours: float = Field(default=0.0, ge=0,
                                   description="Run garbage collection in serve this often; "
                                               "0: only by `sesame gc`.")

@@ -18,7 +18,8 @@ from sesamedisk.adapters.metadata.migrate import (
 )
 from sesamedisk.adapters.metadata.tables import metadata
 
-TABLES = {"users", "libraries", "api_tokens", "repo_tokens", "repair_tasks"}
+TABLES = {"users", "libraries", "api_tokens", "repo_tokens", "repair_tasks", "uploads",
+          "upload_blocks", "transfer_tokens"}
 
 
 def test_migrations_ship_with_the_package() -> None:

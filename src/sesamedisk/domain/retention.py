@@ -21,6 +21,8 @@ class GcPolicy:
     """Deleted libraries stay (restorable) this long."""
     grace_seconds: int = DAY
     """Objects stored more recently than this are never collected (uploads in flight)."""
+    upload_expiry_seconds: int = 7 * DAY
+    """Resumable upload sessions idle this long are forgotten (their blocks become garbage)."""
 
 
 def history(load_commit: CommitLoader, head_id: str) -> Iterator[Commit]:

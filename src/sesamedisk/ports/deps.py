@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from sesamedisk.domain.retention import GcPolicy
 from sesamedisk.ports.metadata import UnitOfWorkFactory
 from sesamedisk.ports.objects import ObjectStore
+from sesamedisk.ports.previews import Previews
 from sesamedisk.ports.storage import StorageAdmin
 
 
@@ -35,3 +36,5 @@ class Deps:
     """Regions new libraries are pinned to when their creator names none."""
     gc_policy: GcPolicy = field(default_factory=GcPolicy)
     """History retention, trash time and grace period of garbage collection."""
+    previews: Previews | None = None
+    """Renderer, cache and scratch space of file previews (None: previews are off)."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
 from sesamedisk.domain.objects import EncryptionInfo
 from sesamedisk.domain.records import ApiToken, Library, RepoToken, User
+from sesamedisk.domain.uploads import Upload, UploadBlock
 
 
 class UserRepository(Protocol):
@@ -137,6 +139,88 @@ class LibraryRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class TransferToken:
+    """An access token embedded in a /seafhttp transfer URL (download, upload, update).
+
+    `path` is the file (download, update) or the folder uploads go to (upload). A token
+    that is not `reusable` is consumed by its first use; every token ends at `expires_at`.
+    """
+
+    token: str
+    user_id: int
+    library_id: str
+    op: str
+    path: str
+    expires_at: int
+    reusable: bool
+    created_at: int
+
+
+class TransferTokenRepository(Protocol):
+    """Access tokens of /seafhttp transfer URLs, stored hashed."""
+
+    def add(self, token: TransferToken) -> None:
+        """Store a new token; NotFound if its library or user is missing."""
+        ...
+
+    def use(self, token: str, *, op: str, now: int) -> TransferToken | None:
+        """The live token's record for `op`, deleting a one-time token; else None.
+
+        Of concurrent uses of a one-time token exactly one gets the record.
+        """
+        ...
+
+    def delete_expired(self, *, now: int) -> int:
+        """Forget tokens that expired before `now`; how many there were."""
+        ...
+
+
+class UploadRepository(Protocol):
+    """Resumable upload sessions and the blocks each has stored so far."""
+
+    def add(self, upload: Upload) -> None:
+        """Record a new session (received 0, no blocks)."""
+        ...
+
+    def get(self, upload_id: str) -> Upload | None:
+        """The session with this id."""
+        ...
+
+    def find(self, *, user_id: int, library_id: str, path: str,
+             size: int | None) -> Upload | None:
+        """The user's most recently updated session for this path (and size, unless None)."""
+        ...
+
+    def blocks(self, upload_id: str) -> Sequence[UploadBlock]:
+        """The session's final blocks in file order."""
+        ...
+
+    def lock_gc_epoch(self, library_id: str) -> int | None:
+        """The library's GC epoch, locking its row until the transaction ends; None if gone."""
+        ...
+
+    def advance(self, upload_id: str, *, expected: int, new: int,
+                blocks: Sequence[UploadBlock], tail_block_id: str | None, now: int) -> bool:
+        """Compare-and-swap `received` from `expected` to `new`, appending `blocks`.
+
+        False (and nothing changed) when the session is gone or `received` was not `expected`.
+        """
+        ...
+
+    def delete(self, upload_id: str) -> bool:
+        """Forget a session and its block list; False if there was none."""
+        ...
+
+    def referenced_blocks(self, library_id: str) -> set[str]:
+        """Every block id (tails included) the library's open sessions refer to."""
+        ...
+
+    def delete_stale(self, *, updated_before: int) -> int:
+        """Forget sessions not updated since the given time; how many were."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One metadata transaction; leaving the `with` block without commit() rolls back."""
 
@@ -144,6 +228,8 @@ class UnitOfWork(Protocol):
     api_tokens: ApiTokenRepository
     repo_tokens: RepoTokenRepository
     libraries: LibraryRepository
+    transfer_tokens: TransferTokenRepository
+    uploads: UploadRepository
 
     def __enter__(self) -> Self:
         """Begin the transaction."""

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from sesamedisk.domain import chunking, codec, crypto, paths, tree
 from sesamedisk.domain.access import can_write
 from sesamedisk.domain.ids import EMPTY_ID
-from sesamedisk.domain.objects import MODE_DIR, MODE_FILE, Dirent, DirObject, FileObject
+from sesamedisk.domain.objects import (
+    MODE_DIR,
+    MODE_FILE,
+    Dirent,
+    DirObject,
+    FileObject,
+    FsObject,
+)
 from sesamedisk.domain.records import Library, User
 from sesamedisk.errors import InvalidRequest, ObjectNotFound, PathNotFound, PermissionDenied
 from sesamedisk.ports.deps import Deps
@@ -16,6 +25,8 @@ from sesamedisk.ports.objects import ObjectKind
 from sesamedisk.services.commits import MAX_HEAD_RETRIES, commit_change
 from sesamedisk.services.libraries import get_library
 from sesamedisk.services.library_objects import LibraryObjects
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -34,7 +45,8 @@ def _writable(deps: Deps, actor: User, library_id: str) -> Library:
     return library
 
 
-def _key_for(library: Library, file_key: crypto.FileKey | None) -> crypto.FileKey | None:
+def key_for(library: Library, file_key: crypto.FileKey | None) -> crypto.FileKey | None:
+    """The key to use for `library`: None if plain; InvalidRequest if encrypted without key."""
     if library.encrypted and file_key is None:
         raise InvalidRequest("the library is encrypted: unlock it with its password first")
     return file_key if library.encrypted else None
@@ -43,7 +55,7 @@ def _key_for(library: Library, file_key: crypto.FileKey | None) -> crypto.FileKe
 def store_content(deps: Deps, library: Library, content: Iterable[bytes],
                   file_key: crypto.FileKey | None = None) -> FileObject:
     """Chunk, (encrypt,) hash and store content as blocks; memory stays bounded."""
-    key = _key_for(library, file_key)
+    key = key_for(library, file_key)
     block_ids: list[str] = []
     size = 0
     for chunk in chunking.chunk_stream(content):
@@ -121,22 +133,165 @@ def delete_path(deps: Deps, actor: User, library_id: str, path: str) -> None:
     commit_change(deps, actor, library.id, change)
 
 
+def free_name(directory: DirObject, name: str, *, is_dir: bool) -> str:
+    """`name` if `directory` lacks it, else Seafile's `stem (n).ext` with the smallest free n.
+
+    Folders never split off an extension; a leading dot (`.bashrc`) is not an extension.
+    """
+    if directory.get(name) is None:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if is_dir or not stem:
+        stem, dot, ext = name, "", ""
+    taken = {dirent.name for dirent in directory.dirents}
+    for number in itertools.count(1):
+        candidate = f"{stem} ({number}){dot}{ext}"
+        if candidate not in taken:
+            return paths.validate_name(candidate)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _folder(objs: LibraryObjects, root: str, path: str) -> DirObject:
+    """The folder at `path` in the tree `root`; PathNotFound if it is missing or a file."""
+    found = tree.lookup(objs, root, path)
+    if found is None or not found.is_dir:
+        raise PathNotFound(f"no folder {path}")
+    return tree.load(objs, found.id)
+
+
+def _source(objs: LibraryObjects, root: str, src: str, dst_parent: str, verb: str) -> Dirent:
+    """The entry to move or copy; refuses a missing one and a folder going below itself."""
+    source = tree.lookup(objs, root, src)
+    if source is None:
+        raise PathNotFound(f"{src} does not exist")
+    if source.is_dir and paths.is_within(dst_parent, src):
+        raise InvalidRequest(f"a folder cannot be {verb} into itself or one of its subfolders")
+    return source
+
+
 def move_path(deps: Deps, actor: User, library_id: str, path: str, *, dst_dir: str,
-              new_name: str | None = None) -> None:
-    """Move and/or rename a file or folder inside one library."""
+              new_name: str | None = None) -> str:
+    """Move and/or rename a file or folder inside one library; returns its new path.
+
+    Like Seafile's web interface, a name already taken in `dst_dir` becomes `name (1).ext`
+    (moving an entry onto itself changes nothing). A folder cannot go into its own subtree.
+    """
     library = _writable(deps, actor, library_id)
     src = paths.normalize(path)
     dst_parent = paths.normalize(dst_dir)
     if paths.is_root(src):
         raise InvalidRequest("the library root cannot be moved")
     old_name = paths.basename(src)
-    name = paths.validate_name(new_name) if new_name is not None else old_name
+    wanted = paths.validate_name(new_name) if new_name is not None else old_name
+    final = [src]
 
     def change(objs: LibraryObjects, root: str) -> tuple[str, str]:
-        new_root = tree.move_entry(objs, objs, root, src, dst_parent, name, mtime=deps.clock())
+        source = _source(objs, root, src, dst_parent, "moved")
         same_dir = paths.parent(src) == dst_parent
+        name = wanted if same_dir and wanted == old_name else free_name(
+            _folder(objs, root, dst_parent), wanted, is_dir=source.is_dir)
+        new_root = tree.move_entry(objs, objs, root, src, dst_parent, name, mtime=deps.clock())
+        final[0] = paths.join(dst_parent, name)
         text = f'Renamed "{old_name}" to "{name}".' if same_dir else f'Moved "{old_name}".'
         return new_root, text
+
+    commit_change(deps, actor, library.id, change)
+    return final[0]
+
+
+def copy_path(deps: Deps, actor: User, library_id: str, path: str, *, dst_dir: str,
+              new_name: str | None = None) -> str:
+    """Copy a file or folder inside one library; returns the copy's path.
+
+    Objects are content-addressed, so the copy reuses the source's entry (same id and mtime)
+    and no byte is copied. A taken name in `dst_dir` becomes `name (1).ext` (Seafile's web
+    behaviour); copying a folder into itself or one of its subfolders is refused.
+    """
+    library = _writable(deps, actor, library_id)
+    src = paths.normalize(path)
+    dst_parent = paths.normalize(dst_dir)
+    if paths.is_root(src):
+        raise InvalidRequest("the library root cannot be copied")
+    wanted = paths.validate_name(new_name) if new_name is not None else paths.basename(src)
+    final = [src]
+
+    def change(objs: LibraryObjects, root: str) -> tuple[str, str]:
+        source = _source(objs, root, src, dst_parent, "copied")
+        name = free_name(_folder(objs, root, dst_parent), wanted, is_dir=source.is_dir)
+        new_root = tree.put_entry(objs, objs, root, dst_parent, replace(source, name=name),
+                                  mtime=deps.clock(), create_parents=False)
+        final[0] = paths.join(dst_parent, name)
+        return new_root, f'Copied "{source.name}" to "{name}".'
+
+    commit_change(deps, actor, library.id, change)
+    return final[0]
+
+
+class _StagedObjects:
+    """An FsReader/FsWriter keeping new fs objects in memory until the final tree is known.
+
+    Several edits in one commit then store only the directories the final tree uses, not
+    every intermediate version of each ancestor.
+    """
+
+    def __init__(self, objects: LibraryObjects) -> None:
+        self._objects = objects
+        self._new: dict[str, FsObject] = {}
+
+    def load_dir(self, dir_id: str) -> DirObject:
+        """A staged directory, else the stored one."""
+        staged = self._new.get(dir_id)
+        return staged if isinstance(staged, DirObject) else self._objects.load_dir(dir_id)
+
+    def put(self, obj: FsObject) -> str:
+        """Stage `obj` and return its id."""
+        object_id = codec.fs_id(obj)
+        if object_id != EMPTY_ID:
+            self._new[object_id] = obj
+        return object_id
+
+    def store_used(self, new_root: str, old_root: str) -> None:
+        """Store the staged objects that the tree `new_root` references."""
+        for fs_id in tree.new_fs_ids(self, new_root, old_root):
+            staged = self._new.get(fs_id)
+            if staged is not None:
+                self._objects.put(staged)
+
+
+def _deletion_targets(targets: Sequence[str]) -> list[str]:
+    """Normalised, de-duplicated paths without those inside another one of them."""
+    if not targets:
+        raise InvalidRequest("no paths to delete")
+    normalized = sorted({paths.normalize(target) for target in targets},
+                        key=lambda p: len(paths.split(p)))
+    if "/" in normalized:
+        raise InvalidRequest("the library root cannot be deleted")
+    kept: list[str] = []
+    for target in normalized:
+        if not any(paths.is_within(target, outer) for outer in kept):
+            kept.append(target)
+    return kept
+
+
+def delete_paths(deps: Deps, actor: User, library_id: str, targets: Sequence[str]) -> None:
+    """Delete several files and folders in one commit; nothing is deleted if one is missing."""
+    library = _writable(deps, actor, library_id)
+    wanted = _deletion_targets(targets)
+
+    def change(objs: LibraryObjects, root: str) -> tuple[str, str]:
+        names = []
+        for target in wanted:
+            found = tree.lookup(objs, root, target)
+            if found is None:
+                raise PathNotFound(f"{target} does not exist")
+            names.append(found.name)
+        staged = _StagedObjects(objs)
+        new_root = root
+        for target in wanted:
+            new_root = tree.remove_entry(staged, staged, new_root, target)
+        staged.store_used(new_root, root)
+        more = f" and {len(names) - 1} more items" if len(names) > 1 else ""
+        return new_root, f'Deleted "{names[0]}"{more}.'
 
     commit_change(deps, actor, library.id, change)
 
@@ -149,35 +304,60 @@ def list_dir(deps: Deps, actor: User, library_id: str, path: str = "/") -> DirOb
     return tree.list_dir(objects, head.root_id, paths.normalize(path))
 
 
-def _locate(objects: LibraryObjects, head_id: str, target: str) -> tuple[Dirent, FileObject]:
-    """The file's entry and object at `target` in the head's tree; PathNotFound if none."""
-    dirent = tree.lookup(objects, objects.load_commit(head_id).root_id, target)
-    if dirent is None or dirent.is_dir:
-        raise PathNotFound(f"{target} is not a file")
-    return dirent, objects.load_file(dirent.id)
+def at_head(deps: Deps, actor: User, library_id: str,
+            find: Callable[[LibraryObjects, str], T]) -> tuple[Library, T]:
+    """`find(objects, head_root)` on the library's head, retried if the head moves meanwhile.
+
+    Garbage collection may take the tree of a head that moved after it was read.
+    """
+    library = get_library(deps, actor, library_id)
+    objects = LibraryObjects(deps.objects, library.id)
+    for attempt in range(MAX_HEAD_RETRIES):
+        try:
+            return library, find(objects, objects.load_commit(library.head).root_id)
+        except ObjectNotFound:
+            newer = get_library(deps, actor, library_id)
+            if newer.head == library.head or attempt == MAX_HEAD_RETRIES - 1:
+                raise
+            library = newer
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class OpenFile:
+    """A file found at a library's head: its entry, its object and the key to decrypt it."""
+
+    library: Library
+    dirent: Dirent
+    file_obj: FileObject
+    key: crypto.FileKey | None
+
+
+def open_file(deps: Deps, actor: User, library_id: str, path: str, *,
+              file_key: crypto.FileKey | None = None) -> OpenFile:
+    """The file at `path` in the head; PathNotFound if none, InvalidRequest if locked."""
+    target = paths.normalize(path)
+
+    def find(objects: LibraryObjects, root: str) -> tuple[Dirent, FileObject]:
+        dirent = tree.lookup(objects, root, target)
+        if dirent is None or dirent.is_dir:
+            raise PathNotFound(f"{target} is not a file")
+        return dirent, objects.load_file(dirent.id)
+
+    library, (dirent, file_obj) = at_head(deps, actor, library_id, find)
+    return OpenFile(library=library, dirent=dirent, file_obj=file_obj,
+                    key=key_for(library, file_key))
 
 
 def read_file(deps: Deps, actor: User, library_id: str, path: str, *,
               file_key: crypto.FileKey | None = None) -> FileContent:
     """A file's plaintext as a stream of blocks, read one block at a time."""
-    library = get_library(deps, actor, library_id)
-    key = _key_for(library, file_key)
-    objects = LibraryObjects(deps.objects, library.id)
-    target = paths.normalize(path)
-    for attempt in range(MAX_HEAD_RETRIES):
-        try:
-            dirent, file_obj = _locate(objects, library.head, target)
-            break
-        except ObjectNotFound:
-            # Garbage collection may have taken the tree of a head that moved meanwhile.
-            newer = get_library(deps, actor, library_id)
-            if newer.head == library.head or attempt == MAX_HEAD_RETRIES - 1:
-                raise
-            library = newer
+    opened = open_file(deps, actor, library_id, path, file_key=file_key)
+    library_id, key = opened.library.id, opened.key
 
     def stream() -> Iterator[bytes]:
-        for block_id in file_obj.block_ids:
-            data = deps.objects.get(ObjectKind.BLOCK, library.id, block_id)
+        for block_id in opened.file_obj.block_ids:
+            data = deps.objects.get(ObjectKind.BLOCK, library_id, block_id)
             yield crypto.decrypt_block(key, data) if key else data
 
-    return FileContent(dirent=dirent, size=file_obj.size, chunks=stream())
+    return FileContent(dirent=opened.dirent, size=opened.file_obj.size, chunks=stream())

@@ -23,6 +23,7 @@ from sesamedisk.errors import PermissionDenied, SesameError
 from sesamedisk.ports.deps import Deps
 from sesamedisk.ports.objects import ObjectKind, ObjectStat
 from sesamedisk.services.library_objects import LibraryObjects
+from sesamedisk.services.uploads import expire_uploads, referenced_blocks
 
 log = logging.getLogger(__name__)
 BATCH_OBJECTS = 1000
@@ -114,6 +115,7 @@ def plan(deps: Deps, library: Library, policy: GcPolicy) -> GcPlan:
         now - max(policy.history_seconds, policy.grace_seconds)
     objects = LibraryObjects(deps.objects, library.id)
     keep = _marked(objects, library, cutoff)
+    keep[ObjectKind.BLOCK] |= referenced_blocks(deps, library.id)  # open upload sessions
     young = now - policy.grace_seconds
     result = GcPlan(library.id, library.head, library.gc_epoch,
                     max(library.expired_before, cutoff or 0))
@@ -147,6 +149,9 @@ def sweep(deps: Deps, plan_: GcPlan) -> tuple[bool, int, int]:
         if not raised:
             return False, deleted, freed
         epoch += 1
+        # Under the fence no upload can record a block: spare what sessions hold now.
+        spared = referenced_blocks(deps, plan_.library_id)
+        batch = [(k, s) for k, s in batch if k != ObjectKind.BLOCK or s.object_id not in spared]
         deadline = time.monotonic() + BATCH_SECONDS
         done = 0
         for kind, stat in batch:
@@ -238,6 +243,8 @@ def _expired(deps: Deps, policy: GcPolicy) -> list[Library]:
 def collect_garbage(deps: Deps, policy: GcPolicy, *, dry_run: bool = False) -> GcReport:
     """Collect every live library and purge expired ones; errors are reported, not raised."""
     report = GcReport(dry_run)
+    if not dry_run:
+        expire_uploads(deps, policy)
     for library in _expired(deps, policy):
         try:
             report.libraries.append(purge(deps, library, dry_run=dry_run))

@@ -1,4 +1,4 @@
-"""Libraries: create (plain or encrypted), list, inspect, delete, sync tokens."""
+"""Libraries: create (plain or encrypted), list, inspect, rename, delete, sync tokens."""
 
 from __future__ import annotations
 
@@ -113,6 +113,19 @@ def delete_library(deps: Deps, actor: User, library_id: str) -> None:
     with deps.uow() as uow:
         uow.libraries.mark_deleted(library.id, now=deps.clock())
         uow.commit()
+
+
+def rename_library(deps: Deps, actor: User, library_id: str, name: str) -> Library:
+    """Rename a library (owner only); the renamed library."""
+    library = get_library(deps, actor, library_id)
+    if library.owner_id != actor.id:
+        raise PermissionDenied("only the owner may rename a library")
+    name = _check_name(name)
+    now = deps.clock()
+    with deps.uow() as uow:
+        uow.libraries.update_info(library.id, name=name, description=library.description, now=now)
+        uow.commit()
+    return replace(library, name=name, updated_at=now)
 
 
 def unlock_library(deps: Deps, actor: User, library_id: str, password: str) -> crypto.FileKey:

@@ -13,6 +13,7 @@ from sesamedisk.web.api import (
     files,
     history,
     libraries,
+    openapi,
     previews,
     seafile_web,
     session,
@@ -30,7 +31,7 @@ def build_app(deps: Deps, *, max_block_bytes: int) -> Starlette:
         routes=[*seafhttp.routes(), *transfer.routes(), *api2.routes(),
                 *seafile_web.routes(), *files.routes(), *libraries.routes(),
                 *history.routes(), *uploads.routes(), *previews.routes(),
-                *session.routes(), *admin.routes(), *ui.routes()],
+                *session.routes(), *admin.routes(), *openapi.routes(), *ui.routes()],
         exception_handlers={SesameError: handle_sesame_error, Exception: handle_unexpected},
     )
     app.state.deps = deps

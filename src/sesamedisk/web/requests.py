@@ -12,8 +12,33 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 
 from sesamedisk.errors import InvalidRequest, TooLarge
+from sesamedisk.ports.deps import Deps
 
 MAX_JSON_BYTES = 4 * 1024 * 1024
+
+
+def deps_of(request: Request) -> Deps:
+    """The services' dependencies the application was built with."""
+    deps: Deps = request.app.state.deps
+    return deps
+
+
+def required_path(request: Request) -> str:
+    """The query parameter `p` (a path in a library); InvalidRequest when missing."""
+    path = request.query_params.get("p")
+    if not path:
+        raise InvalidRequest("query parameter p (the path) is required")
+    return path
+
+
+def int_query(request: Request, name: str, default: int) -> int:
+    """A non-negative integer query parameter; `default` when absent or empty."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()):
+        raise InvalidRequest(f"query parameter {name} must be a non-negative integer")
+    return int(raw)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -106,7 +131,7 @@ def _declared_length(request: Request, limit: int) -> int | None:
     declared = request.headers.get("content-length")
     if declared is None:
         return None
-    if not declared.isdigit():
+    if not (declared.isascii() and declared.isdigit()):
         raise InvalidRequest("invalid Content-Length")
     if int(declared) > limit:
         raise TooLarge(f"request body is larger than {limit} bytes")

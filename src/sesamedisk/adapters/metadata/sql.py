@@ -15,12 +15,16 @@ from sesamedisk.adapters.metadata.sql_accounts import (
 )
 from sesamedisk.adapters.metadata.sql_libraries import SqlLibraryRepository
 from sesamedisk.adapters.metadata.sql_support import Executor, unavailable_on_operational_error
+from sesamedisk.adapters.metadata.sql_transfer_tokens import SqlTransferTokenRepository
+from sesamedisk.adapters.metadata.sql_uploads import SqlUploadRepository
 from sesamedisk.ports.metadata import (
     ApiTokenRepository,
     LibraryRepository,
     RepoTokenRepository,
+    TransferTokenRepository,
     UnitOfWork,
     UnitOfWorkFactory,
+    UploadRepository,
     UserRepository,
 )
 
@@ -43,6 +47,8 @@ class SqlUnitOfWork:
     api_tokens: ApiTokenRepository
     repo_tokens: RepoTokenRepository
     libraries: LibraryRepository
+    transfer_tokens: TransferTokenRepository
+    uploads: UploadRepository
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -52,6 +58,8 @@ class SqlUnitOfWork:
         self.api_tokens = SqlApiTokenRepository(executor)
         self.repo_tokens = SqlRepoTokenRepository(executor)
         self.libraries = SqlLibraryRepository(executor)
+        self.transfer_tokens = SqlTransferTokenRepository(executor)
+        self.uploads = SqlUploadRepository(executor)
 
     def __enter__(self) -> Self:
         """Check out a connection; the transaction begins with the first statement."""

@@ -114,3 +114,58 @@ repair_tasks = Table(
     Column("queued_at", BigInteger, nullable=False),
     Index(None, "backend"),
 )
+
+transfer_tokens = Table(
+    "transfer_tokens",
+    metadata,
+    # Access tokens of /seafhttp transfer URLs (downloads, upload and update links).
+    Column("token_hash", String(TOKEN_HASH_LENGTH), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "library_id", String(36), ForeignKey("libraries.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("op", String(16), nullable=False),
+    # The file (download, update) or the folder uploads go to (upload).
+    Column("path", Text, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("reusable", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "expires_at"),
+    Index(None, "library_id"),
+)
+
+uploads = Table(
+    "uploads",
+    metadata,
+    # A resumable upload session (services/uploads.py); random id, visible to its user only.
+    Column("id", String(32), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "library_id", String(36), ForeignKey("libraries.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("path", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    # Moves forward only by compare-and-swap, together with the blocks it covers.
+    Column("received", BigInteger, nullable=False),
+    # The last, still growing content-defined chunk, stored as a block; NULL: none.
+    Column("tail_block_id", String(40), nullable=True),
+    Column("mtime", BigInteger, nullable=True),
+    Column("replace", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index(None, "user_id"),
+    Index(None, "library_id"),
+    Index(None, "updated_at"),
+)
+
+upload_blocks = Table(
+    "upload_blocks",
+    metadata,
+    # The final blocks of an upload session in file order (seq 0, 1, ...).
+    Column("upload_id", String(32), ForeignKey("uploads.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("block_id", String(40), nullable=False),
+    # Plaintext bytes of the block.
+    Column("size", BigInteger, nullable=False),
+)

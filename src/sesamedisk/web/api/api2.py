@@ -13,21 +13,16 @@ from starlette.routing import BaseRoute, Route
 import sesamedisk
 from sesamedisk.domain.records import Library, User
 from sesamedisk.errors import InvalidRequest, SesameError
-from sesamedisk.ports.deps import Deps
 from sesamedisk.services import accounts, libraries
 from sesamedisk.web.auth import bearer_token, current_user
+from sesamedisk.web.requests import deps_of
 
 MAX_FORM_BYTES = 64 * 1024
 
 
-def _deps(request: Request) -> Deps:
-    deps: Deps = request.app.state.deps
-    return deps
-
-
 async def _form(request: Request) -> FormData:
     declared = request.headers.get("content-length", "0")
-    if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
+    if not (declared.isascii() and declared.isdigit()) or int(declared) > MAX_FORM_BYTES:
         raise InvalidRequest("form body missing or too large")
     return await request.form(max_files=0, max_fields=50)
 
@@ -62,7 +57,7 @@ async def auth_token(request: Request) -> Response:
     username, password = _field(form, "username") or "", _field(form, "password") or ""
     try:
         token = await run_in_threadpool(
-            accounts.login, _deps(request), email=username, password=password,
+            accounts.login, deps_of(request), email=username, password=password,
             device_id=_field(form, "device_id", "") or "",
             device_name=_field(form, "device_name", "") or "",
             platform=_field(form, "platform", "") or "")
@@ -75,7 +70,7 @@ async def auth_token(request: Request) -> Response:
 async def logout_device(request: Request) -> Response:
     """POST /api2/logout-device/: revoke this token."""
     await current_user(request)
-    await run_in_threadpool(accounts.logout, _deps(request), bearer_token(request))
+    await run_in_threadpool(accounts.logout, deps_of(request), bearer_token(request))
     return JSONResponse({})
 
 
@@ -118,7 +113,7 @@ def _download_info(library: Library, user: User, token: str) -> dict[str, Any]:
 async def list_repos(request: Request) -> Response:
     """GET /api2/repos/: the caller's libraries."""
     user = await current_user(request)
-    views = await run_in_threadpool(libraries.list_libraries, _deps(request), user)
+    views = await run_in_threadpool(libraries.list_libraries, deps_of(request), user)
     return JSONResponse([_repo_json(v.library, user, v.permission.value) for v in views])
 
 
@@ -142,11 +137,11 @@ async def create_repo(request: Request) -> Response:
         client_enc = (version, _field(form, "magic") or "", _field(form, "random_key") or "",
                       _field(form, "salt") or "")
     library = await run_in_threadpool(
-        libraries.create_library, _deps(request), user, name=_field(form, "name") or "",
+        libraries.create_library, deps_of(request), user, name=_field(form, "name") or "",
         description=_field(form, "desc") or "", password=_field(form, "passwd"),
         library_id=_field(form, "repo_id") if client_enc else None,
         client_encryption=client_enc, regions=_regions(_field(form, "regions")))
-    _, token = await run_in_threadpool(libraries.issue_sync_token, _deps(request), user,
+    _, token = await run_in_threadpool(libraries.issue_sync_token, deps_of(request), user,
                                        library.id)
     return JSONResponse(_download_info(library, user, token))
 
@@ -154,7 +149,7 @@ async def create_repo(request: Request) -> Response:
 async def get_repo(request: Request) -> Response:
     """GET /api2/repos/<id>/: one library's details."""
     user = await current_user(request)
-    library = await run_in_threadpool(libraries.get_library, _deps(request), user,
+    library = await run_in_threadpool(libraries.get_library, deps_of(request), user,
                                       request.path_params["repo_id"])
     return JSONResponse(_repo_json(library, user, "rw"))
 
@@ -162,7 +157,7 @@ async def get_repo(request: Request) -> Response:
 async def delete_repo(request: Request) -> Response:
     """DELETE /api2/repos/<id>/: delete a library (owner only)."""
     user = await current_user(request)
-    await run_in_threadpool(libraries.delete_library, _deps(request), user,
+    await run_in_threadpool(libraries.delete_library, deps_of(request), user,
                             request.path_params["repo_id"])
     return JSONResponse("success")
 
@@ -170,7 +165,7 @@ async def delete_repo(request: Request) -> Response:
 async def download_info(request: Request) -> Response:
     """GET /api2/repos/<id>/download-info/: a fresh sync token and the library's parameters."""
     user = await current_user(request)
-    library, token = await run_in_threadpool(libraries.issue_sync_token, _deps(request), user,
+    library, token = await run_in_threadpool(libraries.issue_sync_token, deps_of(request), user,
                                              request.path_params["repo_id"])
     return JSONResponse(_download_info(library, user, token))
 

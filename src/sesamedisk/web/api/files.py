@@ -1,7 +1,30 @@
-"""sesamedisk's own JSON file API: put, get, delete, move, list and mkdir at a path."""
+"""sesamedisk's own JSON file API: files and folders at a path, copy, move, delete, ZIP.
+
+Every route answers 440 for an encrypted library the session has not unlocked
+(POST /api/v1/repos/<id>/unlock), like Seafile's web API; errors are {"error_msg": ...}.
+
+- GET    /api/v1/repos/<id>/dir?p=/       -> 200 [{name, id, mtime, type, size?, modifier?}]
+- POST   /api/v1/repos/<id>/dir?p=/a/b    -> 201 (creates missing parents)
+- PUT    /api/v1/repos/<id>/file?p=/a.txt -> 201 dirent (body = the content, streamed)
+- GET    /api/v1/repos/<id>/file?p=/a.txt[&inline=1] -> 200 content, or 206 for a single
+  `Range: bytes=a-b | a- | -n` (416 + `Content-Range: bytes */size` when nothing of the
+  file lies in it; several ranges, malformed ones or a stale `If-Range` get the whole file).
+  `ETag` is the file id; `inline=1` shows images, PDF, audio and video in the browser and
+  text of any kind (HTML, SVG, scripts...) as text/plain; anything else stays an attachment.
+- DELETE /api/v1/repos/<id>/file?p=       -> 204 (file or folder)
+- POST   /api/v1/repos/<id>/move   {path, dst_dir, new_name?} -> 204
+- POST   /api/v1/repos/<id>/copy   {path, dst_dir, new_name?} -> 204
+  (move and copy rename like Seafile on a clash: "name (1).ext"; a folder cannot go into
+  its own subtree: 400)
+- POST   /api/v1/repos/<id>/delete {paths: [...]} -> 204 (one commit; 404 and nothing
+  deleted when a path is missing)
+- GET    /api/v1/repos/<id>/zip?p=/folder -> 200 application/zip, streamed
+"""
 
 from __future__ import annotations
 
+import mimetypes
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -11,24 +34,34 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from sesamedisk.domain import crypto
 from sesamedisk.domain.objects import Dirent
+from sesamedisk.domain.records import User
 from sesamedisk.errors import InvalidRequest
-from sesamedisk.ports.deps import Deps
-from sesamedisk.services import files
+from sesamedisk.services import downloads, files, libraries
 from sesamedisk.web.auth import current_user
-from sesamedisk.web.requests import blocking_iter, read_json
+from sesamedisk.web.requests import blocking_iter, deps_of, read_json, required_path
+from sesamedisk.web.unlocks import file_key_for
+
+_RANGE = re.compile(r"bytes=(\d{0,20})-(\d{0,20})")
+_INLINE_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif",
+                           "image/webp", "image/bmp", "image/avif", "image/x-icon",
+                           "image/vnd.microsoft.icon"})
+_TEXT_TYPES = frozenset({"application/json", "application/javascript", "application/xml",
+                         "application/xhtml+xml", "image/svg+xml", "application/x-sh"})
+PLAIN_TEXT = "text/plain; charset=utf-8"
 
 
-def _deps(request: Request) -> Deps:
-    deps: Deps = request.app.state.deps
-    return deps
+def _repo(request: Request) -> str:
+    repo_id: str = request.path_params["repo_id"]
+    return repo_id
 
 
-def _path(request: Request) -> str:
-    path = request.query_params.get("p")
-    if not path:
-        raise InvalidRequest("query parameter p (the path) is required")
-    return path
+async def _unlocked(request: Request, user: User) -> crypto.FileKey | None:
+    """The session's key of the request's library (None if plain); 440 while locked."""
+    library = await run_in_threadpool(libraries.get_library, deps_of(request), user,
+                                      _repo(request))
+    return file_key_for(request, library)
 
 
 def _dirent_json(dirent: Dirent) -> dict[str, Any]:
@@ -39,40 +72,95 @@ def _dirent_json(dirent: Dirent) -> dict[str, Any]:
     return out
 
 
+def _requested_range(header: str | None) -> tuple[int, int | None] | None:
+    """A single `bytes=` range as (start, end) slice bounds; None to send the whole file."""
+    match = _RANGE.fullmatch(header.strip()) if header else None
+    if match is None or match.groups() == ("", ""):
+        return None
+    first, last = match.groups()
+    if not first:
+        suffix = int(last)
+        return (-suffix, None) if suffix else (0, 0)
+    if not last:
+        return int(first), None
+    if int(last) < int(first):
+        return None
+    return int(first), int(last) + 1
+
+
+def _inline_type(name: str) -> str | None:
+    """A Content-Type safe to show in the browser for `name`; None means download it."""
+    guessed, _ = mimetypes.guess_type(name, strict=False)
+    if guessed is None:
+        return None
+    if guessed in _INLINE_TYPES or guessed.startswith(("audio/", "video/")):
+        return guessed
+    if guessed.startswith("text/") or guessed in _TEXT_TYPES:
+        return PLAIN_TEXT
+    return None
+
+
+def _content_headers(request: Request, dirent: Dirent) -> tuple[str, dict[str, str]]:
+    """Content-Type and the headers naming, typing and tagging the file."""
+    shown = _inline_type(dirent.name) if request.query_params.get("inline") == "1" else None
+    disposition = "inline" if shown else "attachment"
+    return shown or "application/octet-stream", {
+        "content-disposition": f"{disposition}; filename*=UTF-8''{quote(dirent.name)}",
+        "x-content-type-options": "nosniff", "accept-ranges": "bytes",
+        "etag": f'"{dirent.id}"'}
+
+
 async def put_file(request: Request) -> Response:
     """PUT /api/v1/repos/<id>/file?p=: upload the body as the file's new content (streamed)."""
     user = await current_user(request)
-    path, library_id = _path(request), request.path_params["repo_id"]
+    path, library_id = required_path(request), _repo(request)
+    key = await _unlocked(request, user)
     body = blocking_iter(request.stream())
     dirent = await anyio.to_thread.run_sync(
-        lambda: files.put_file(_deps(request), user, library_id, path, body))
+        lambda: files.put_file(deps_of(request), user, library_id, path, body, file_key=key))
     return JSONResponse(_dirent_json(dirent), status_code=201)
 
 
 async def get_file(request: Request) -> Response:
-    """GET /api/v1/repos/<id>/file?p=: download the file's content (streamed)."""
+    """GET /api/v1/repos/<id>/file?p=[&inline=1]: the content, whole or one byte range."""
     user = await current_user(request)
-    content = await run_in_threadpool(files.read_file, _deps(request), user,
-                                      request.path_params["repo_id"], _path(request))
-    name = quote(content.dirent.name)
-    return StreamingResponse(content.chunks, media_type="application/octet-stream", headers={
-        "content-length": str(content.size),
-        "content-disposition": f"attachment; filename*=UTF-8''{name}"})
+    key = await _unlocked(request, user)
+    wanted = _requested_range(request.headers.get("range"))
+
+    def read(start: int, end: int | None) -> downloads.RangedContent:
+        return downloads.read_range(deps_of(request), user, _repo(request), required_path(request),
+                                    start=start, end=end, file_key=key)
+
+    content = await run_in_threadpool(read, *(wanted or (0, None)))
+    media_type, headers = _content_headers(request, content.dirent)
+    if wanted is not None and request.headers.get("if-range", headers["etag"]) \
+            != headers["etag"]:
+        wanted, content = None, await run_in_threadpool(read, 0, None)
+    if wanted is None or content.size == 0:
+        return StreamingResponse(content.chunks, media_type=media_type,
+                                 headers={**headers, "content-length": str(content.size)})
+    if content.length == 0:
+        return Response(status_code=416, headers={
+            "content-range": f"bytes */{content.size}", "accept-ranges": "bytes"})
+    return StreamingResponse(content.chunks, status_code=206, media_type=media_type, headers={
+        **headers, "content-length": str(content.length),
+        "content-range": f"bytes {content.start}-{content.end - 1}/{content.size}"})
 
 
 async def delete_file(request: Request) -> Response:
     """DELETE /api/v1/repos/<id>/file?p=: delete a file or folder."""
     user = await current_user(request)
-    await run_in_threadpool(files.delete_path, _deps(request), user,
-                            request.path_params["repo_id"], _path(request))
+    await _unlocked(request, user)
+    await run_in_threadpool(files.delete_path, deps_of(request), user, _repo(request),
+                            required_path(request))
     return Response(status_code=204)
 
 
 async def list_dir(request: Request) -> Response:
     """GET /api/v1/repos/<id>/dir?p=: the entries of a folder."""
     user = await current_user(request)
-    directory = await run_in_threadpool(files.list_dir, _deps(request), user,
-                                        request.path_params["repo_id"],
+    await _unlocked(request, user)
+    directory = await run_in_threadpool(files.list_dir, deps_of(request), user, _repo(request),
                                         request.query_params.get("p", "/"))
     return JSONResponse([_dirent_json(d) for d in directory.dirents])
 
@@ -80,14 +168,14 @@ async def list_dir(request: Request) -> Response:
 async def make_dir(request: Request) -> Response:
     """POST /api/v1/repos/<id>/dir?p=: create a folder and its missing parents."""
     user = await current_user(request)
-    await run_in_threadpool(files.make_dir, _deps(request), user,
-                            request.path_params["repo_id"], _path(request))
+    await _unlocked(request, user)
+    await run_in_threadpool(files.make_dir, deps_of(request), user, _repo(request),
+                            required_path(request))
     return Response(status_code=201)
 
 
-async def move(request: Request) -> Response:
-    """POST /api/v1/repos/<id>/move: {"path", "dst_dir", "new_name"?} moves or renames."""
-    user = await current_user(request)
+async def _transfer_body(request: Request) -> tuple[str, str, str | None]:
+    """(path, dst_dir, new_name) of a move or copy request."""
     body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("path"), str) \
             or not isinstance(body.get("dst_dir"), str):
@@ -95,10 +183,51 @@ async def move(request: Request) -> Response:
     new_name = body.get("new_name")
     if new_name is not None and not isinstance(new_name, str):
         raise InvalidRequest("new_name must be a string")
+    return body["path"], body["dst_dir"], new_name
+
+
+async def move(request: Request) -> Response:
+    """POST /api/v1/repos/<id>/move: {"path", "dst_dir", "new_name"?} moves or renames."""
+    user = await current_user(request)
+    await _unlocked(request, user)
+    path, dst_dir, new_name = await _transfer_body(request)
     await run_in_threadpool(lambda: files.move_path(
-        _deps(request), user, request.path_params["repo_id"], body["path"],
-        dst_dir=body["dst_dir"], new_name=new_name))
+        deps_of(request), user, _repo(request), path, dst_dir=dst_dir, new_name=new_name))
     return Response(status_code=204)
+
+
+async def copy(request: Request) -> Response:
+    """POST /api/v1/repos/<id>/copy: {"path", "dst_dir", "new_name"?} copies (no bytes)."""
+    user = await current_user(request)
+    await _unlocked(request, user)
+    path, dst_dir, new_name = await _transfer_body(request)
+    await run_in_threadpool(lambda: files.copy_path(
+        deps_of(request), user, _repo(request), path, dst_dir=dst_dir, new_name=new_name))
+    return Response(status_code=204)
+
+
+async def delete_many(request: Request) -> Response:
+    """POST /api/v1/repos/<id>/delete: {"paths": [...]} deletes them in one commit."""
+    user = await current_user(request)
+    await _unlocked(request, user)
+    body = await read_json(request)
+    targets = body.get("paths") if isinstance(body, dict) else None
+    if not isinstance(targets, list) or not targets \
+            or not all(isinstance(t, str) for t in targets):
+        raise InvalidRequest('body must be {"paths": [str, ...]} with at least one path')
+    await run_in_threadpool(files.delete_paths, deps_of(request), user, _repo(request), targets)
+    return Response(status_code=204)
+
+
+async def zip_folder(request: Request) -> Response:
+    """GET /api/v1/repos/<id>/zip?p=/folder: the folder as a streamed ZIP archive."""
+    user = await current_user(request)
+    key = await _unlocked(request, user)
+    archive = await run_in_threadpool(lambda: downloads.zip_folder(
+        deps_of(request), user, _repo(request), required_path(request), file_key=key))
+    return StreamingResponse(archive.chunks, media_type="application/zip", headers={
+        "content-disposition": f"attachment; filename*=UTF-8''{quote(archive.filename)}",
+        "x-content-type-options": "nosniff"})
 
 
 def routes() -> list[BaseRoute]:
@@ -111,4 +240,7 @@ def routes() -> list[BaseRoute]:
         Route(f"{repo}/dir", list_dir, methods=["GET"]),
         Route(f"{repo}/dir", make_dir, methods=["POST"]),
         Route(f"{repo}/move", move, methods=["POST"]),
+        Route(f"{repo}/copy", copy, methods=["POST"]),
+        Route(f"{repo}/delete", delete_many, methods=["POST"]),
+        Route(f"{repo}/zip", zip_folder, methods=["GET"]),
     ]

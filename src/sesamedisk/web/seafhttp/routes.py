@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from sesamedisk.ports.deps import Deps
 from sesamedisk.ports.objects import ObjectKind
 from sesamedisk.services import sync
 from sesamedisk.web.requests import (
     MAX_JSON_BYTES,
+    deps_of,
     read_body,
     read_json_list,
     stream_body,
@@ -25,11 +25,6 @@ MAX_PACK_BYTES = 64 * 1024 * 1024
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _deps(request: Request) -> Deps:
-    deps: Deps = request.app.state.deps
-    return deps
-
-
 def _token(request: Request) -> str | None:
     return request.headers.get("seafile-repo-token")
 
@@ -39,7 +34,7 @@ def _param(request: Request, name: str) -> str:
 
 
 async def _session(request: Request, *, write: bool = False) -> sync.SyncSession:
-    return await run_in_threadpool(sync.open_session, _deps(request), _token(request),
+    return await run_in_threadpool(sync.open_session, deps_of(request), _token(request),
                                    _param(request, "repo_id"), write=write)
 
 
@@ -63,14 +58,14 @@ async def put_head(request: Request) -> Response:
     """PUT commit/HEAD/?head=: fast-forward or merge on the server."""
     session = await _session(request, write=True)
     head = request.query_params.get("head", "")
-    await run_in_threadpool(sync.update_head, _deps(request), session, head)
+    await run_in_threadpool(sync.update_head, deps_of(request), session, head)
     return ok()
 
 
 async def get_commit(request: Request) -> Response:
     """GET commit/<id>: the raw commit bytes."""
     session = await _session(request)
-    raw = await run_in_threadpool(sync.get_commit, _deps(request), session,
+    raw = await run_in_threadpool(sync.get_commit, deps_of(request), session,
                                   _param(request, "commit_id"))
     return Response(raw)
 
@@ -79,7 +74,7 @@ async def put_commit(request: Request) -> Response:
     """PUT commit/<id>: store an uploaded commit."""
     session = await _session(request, write=True)
     raw = await read_body(request, MAX_JSON_BYTES)
-    await run_in_threadpool(sync.put_commit, _deps(request), session,
+    await run_in_threadpool(sync.put_commit, deps_of(request), session,
                             _param(request, "commit_id"), raw)
     return ok()
 
@@ -87,7 +82,7 @@ async def put_commit(request: Request) -> Response:
 async def get_block(request: Request) -> Response:
     """GET block/<id>: a block's bytes, read and checked against the id in a worker thread."""
     session = await _session(request)
-    data = await run_in_threadpool(sync.get_block, _deps(request), session,
+    data = await run_in_threadpool(sync.get_block, deps_of(request), session,
                                    _param(request, "block_id"))
     return Response(data, media_type="application/octet-stream")
 
@@ -96,7 +91,7 @@ async def put_block(request: Request) -> Response:
     """PUT block/<id>: stream the body to the store, hashing it once on the way."""
     session = await _session(request, write=True)
     block_id = _param(request, "block_id")
-    writer = await run_in_threadpool(sync.open_block_upload, _deps(request), session, block_id)
+    writer = await run_in_threadpool(sync.open_block_upload, deps_of(request), session, block_id)
     try:
         await stream_body(request, writer.write, request.app.state.max_block_bytes)
         await run_in_threadpool(sync.finish_block_upload, writer, block_id)
@@ -108,7 +103,7 @@ async def put_block(request: Request) -> Response:
 
 async def permission_check(request: Request) -> Response:
     """GET permission-check/?op=download|upload."""
-    await run_in_threadpool(sync.check_permission, _deps(request), _token(request),
+    await run_in_threadpool(sync.check_permission, deps_of(request), _token(request),
                             _param(request, "repo_id"), request.query_params.get("op", ""))
     return ok()
 
@@ -125,7 +120,7 @@ async def fs_id_list(request: Request) -> Response:
     session = await _session(request)
     server_head = request.query_params.get("server-head", "")
     client_head = request.query_params.get("client-head") or None
-    ids = await run_in_threadpool(sync.fs_id_list, _deps(request), session, server_head,
+    ids = await run_in_threadpool(sync.fs_id_list, deps_of(request), session, server_head,
                                   client_head)
     return JSONResponse(ids)
 
@@ -134,7 +129,7 @@ async def pack_fs(request: Request) -> Response:
     """POST pack-fs/: the asked-for fs objects as a binary pack."""
     session = await _session(request)
     ids = await read_json_list(request)
-    body = await run_in_threadpool(sync.pack_fs, _deps(request), session, ids)
+    body = await run_in_threadpool(sync.pack_fs, deps_of(request), session, ids)
     return Response(body, media_type="application/octet-stream")
 
 
@@ -142,7 +137,7 @@ async def recv_fs(request: Request) -> Response:
     """POST recv-fs/: store the fs objects of an uploaded pack."""
     session = await _session(request, write=True)
     body = await read_body(request, MAX_PACK_BYTES)
-    await run_in_threadpool(sync.receive_fs, _deps(request), session, body)
+    await run_in_threadpool(sync.receive_fs, deps_of(request), session, body)
     return ok()
 
 
@@ -150,7 +145,7 @@ def _check(kind: ObjectKind) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         session = await _session(request)
         ids = await read_json_list(request)
-        missing = await run_in_threadpool(sync.missing_objects, _deps(request), session,
+        missing = await run_in_threadpool(sync.missing_objects, deps_of(request), session,
                                           kind, ids)
         return JSONResponse(missing)
 
@@ -161,7 +156,7 @@ def _check(kind: ObjectKind) -> Endpoint:
 async def head_commits_multi(request: Request) -> Response:
     """POST head-commits-multi/: heads of many libraries (no token, as the daemon sends)."""
     ids = await read_json_list(request)
-    heads = await run_in_threadpool(sync.head_commits, _deps(request), ids)
+    heads = await run_in_threadpool(sync.head_commits, deps_of(request), ids)
     return JSONResponse(heads)
 
 

@@ -1,0 +1,290 @@
+"""Web API transfers of sesamedisk against nginx: resumable upload, download, folder listing.
+
+* upload: a file through `POST /api/v1/repos/<id>/uploads` + `PUT /api/v1/uploads/<uid>`
+  in 64 MiB Content-Range chunks (server-side FastCDC, SHA-1 block ids, fsync'ed blocks)
+  vs nginx accepting the same bytes as one WebDAV PUT (no fsync);
+* download: `GET /api/v1/repos/<id>/file?p=` vs nginx serving the same bytes;
+* listing: p50/p95 of `GET /api/v1/repos/<id>/dir?p=` on a folder of 1000 entries
+  (target: p95 < 300 ms).
+
+Repetitions are interleaved (ours, then nginx, per repetition); ratios are medians of the
+per-repetition ratios (bench/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import random
+import shutil
+import statistics
+import struct
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import baselines
+from benchlib import (
+    RssSampler,
+    ServerProcess,
+    SetupError,
+    fmt_range,
+    free_port,
+    median_range,
+    pin_env,
+    terminate_on_sigterm,
+)
+
+MIB = 1024 * 1024
+CHUNK = 64 * MIB
+ADMIN_EMAIL = "bench@example.com"
+ADMIN_PASSWORD = "bench-password-not-secret"
+LISTING_TARGET_MS = 300.0
+
+
+class Content:
+    """A file of `size` bytes: a 64 MiB random base, each MiB stamped with (rep, index)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.base = random.Random(7).randbytes(64 * MIB)
+        self.buffer = bytearray(CHUNK)
+
+    def chunk(self, rep: int, first: int) -> memoryview:
+        """Bytes [first, first + 64 MiB) of repetition `rep`'s file, in a reused buffer."""
+        length = min(CHUNK, self.size - first)
+        offset = first % len(self.base)
+        take = min(length, len(self.base) - offset)
+        self.buffer[:take] = self.base[offset:offset + take]
+        self.buffer[take:length] = self.base[:length - take]
+        for mib in range(0, length, MIB):
+            self.buffer[mib:mib + 16] = struct.pack(">8sII", b"webbench", rep, (first + mib) // MIB)
+        return memoryview(self.buffer)[:length]
+
+    def chunks(self, rep: int) -> Iterator[tuple[int, memoryview]]:
+        """(offset, bytes) of every 64 MiB chunk."""
+        for first in range(0, self.size, CHUNK):
+            yield first, self.chunk(rep, first)
+
+
+def _request(port: int, method: str, path: str, body: Any = None,
+             headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def _json(port: int, method: str, path: str, headers: dict[str, str], *,
+          value: Any = None, form: dict[str, str] | None = None) -> Any:
+    if form is not None:
+        body: Any = urllib.parse.urlencode(form)
+        headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
+    else:
+        body = None if value is None else json.dumps(value)
+    status, text = _request(port, method, path, body, headers)
+    if not 200 <= status < 300:
+        raise RuntimeError(f"{method} {path} -> {status} {text[:200]!r}")
+    return json.loads(text) if text else None
+
+
+def start_ours(work: Path) -> tuple[ServerProcess, int, dict[str, str], str]:
+    """`sesame serve` on a fresh data folder; (process, port, auth headers, library id)."""
+    port = free_port()
+    script = Path(sys.executable).parent / "sesame"
+    argv = [str(script)] if script.exists() else [sys.executable, "-m", "sesamedisk.cli"]
+    ours = ServerProcess("sesame serve", [*argv, "serve", "--host", "127.0.0.1", "--port",
+                                          str(port), "--data", str(work / "sesame-data")],
+                         work / "sesame.log", env=pin_env({
+                             "SESAMEDISK_ADMIN_EMAIL": ADMIN_EMAIL,
+                             "SESAMEDISK_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                             "SESAMEDISK_LOG_LEVEL": "WARNING"}), cwd=work)
+    ours.wait_http(port, timeout=60)
+    token = _json(port, "POST", "/api2/auth-token/", {},
+                  form={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD})["token"]
+    auth = {"Authorization": f"Token {token}"}
+    repo = _json(port, "POST", "/api2/repos/", auth, form={"name": "bench", "desc": ""})
+    return ours, port, auth, str(repo["repo_id"])
+
+
+def start_nginx(work: Path) -> tuple[ServerProcess, int]:
+    """nginx with the shared baseline config (WebDAV PUT under /seafhttp/)."""
+    nginx_dir = work / "nginx"
+    for sub in ("root", "body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (nginx_dir / sub).mkdir(parents=True)
+    port = free_port()
+    (nginx_dir / "nginx.conf").write_text(baselines.nginx_config(nginx_dir, port))
+    nginx_bin = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx_bin).exists():
+        raise SetupError("nginx not found (apt-get install nginx-light)")
+    nginx = ServerProcess("nginx", [nginx_bin, "-p", str(nginx_dir), "-c",
+                                    str(nginx_dir / "nginx.conf")], work / "nginx.log")
+    nginx.wait_http(port)
+    return nginx, port
+
+
+def upload_ours(port: int, auth: dict[str, str], repo: str, content: Content,
+                rep: int) -> float:
+    """Seconds to upload repetition `rep`'s file through the resumable uploads API."""
+    started = time.perf_counter()
+    session = _json(port, "POST", f"/api/v1/repos/{repo}/uploads", auth,
+                    value={"path": f"/bench-{rep}.bin", "size": content.size})
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    try:
+        for first, data in content.chunks(rep):
+            conn.request("PUT", f"/api/v1/uploads/{session['id']}", body=data, headers={
+                **auth, "Content-Range": f"bytes {first}-{first + len(data) - 1}/{content.size}",
+                "Content-Length": str(len(data))})
+            response = conn.getresponse()
+            text = response.read()
+            if response.status not in (200, 201):
+                raise RuntimeError(f"PUT chunk at {first} -> {response.status} {text[:200]!r}")
+    finally:
+        conn.close()
+    return time.perf_counter() - started
+
+
+def upload_nginx(port: int, content: Content, rep: int) -> float:
+    """Seconds for nginx to accept the same bytes as one PUT."""
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    try:
+        conn.putrequest("PUT", f"/seafhttp/web/bench-{rep}.bin")
+        conn.putheader("Content-Length", str(content.size))
+        conn.endheaders()
+        for _, data in content.chunks(rep):
+            conn.send(data)
+        response = conn.getresponse()
+        response.read()
+        if response.status not in (201, 204):
+            raise RuntimeError(f"nginx PUT -> {response.status}")
+    finally:
+        conn.close()
+    return time.perf_counter() - started
+
+
+def download(port: int, path: str, headers: dict[str, str], size: int) -> float:
+    """Seconds to GET `path` fully (read into a reused 4 MiB buffer)."""
+    buffer = memoryview(bytearray(4 * MIB))
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    try:
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        if response.status != 200:
+            raise RuntimeError(f"GET {path} -> {response.status} {response.read()[:200]!r}")
+        got = 0
+        while count := response.readinto(buffer):
+            got += count
+    finally:
+        conn.close()
+    if got != size:
+        raise RuntimeError(f"GET {path} returned {got} bytes, not {size}")
+    return time.perf_counter() - started
+
+
+def listing_ms(port: int, auth: dict[str, str], repo: str, entries: int,
+               samples: int) -> list[float]:
+    """Milliseconds per listing of a folder of `entries` files (created first)."""
+    for index in range(entries):
+        path = urllib.parse.quote(f"/many/file-{index:04d}.txt")
+        status, text = _request(port, "PUT", f"/api/v1/repos/{repo}/file?p={path}",
+                                f"entry {index}".encode(), auth)
+        if status != 201:
+            raise RuntimeError(f"PUT file {index} -> {status} {text[:200]!r}")
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        listed = _json(port, "GET", f"/api/v1/repos/{repo}/dir?p=/many", auth)
+        times.append((time.perf_counter() - started) * 1000)
+        if len(listed) != entries:
+            raise RuntimeError(f"listing returned {len(listed)} entries, not {entries}")
+    return times
+
+
+def _ratios(ours: list[float], nginx: list[float]) -> list[float]:
+    return [a / b for a, b in zip(ours, nginx, strict=True)]
+
+
+def run(args: argparse.Namespace, work: Path) -> None:
+    """Start both servers, run the interleaved repetitions, print the report."""
+    size = args.total_mib * MIB
+    content = Content(size)
+    ours, port, auth, repo = start_ours(work)
+    nginx, nginx_port = start_nginx(work)
+    sampler = RssSampler({"ours": ours.pid})
+    sampler.start()
+    rates: dict[str, list[float]] = {k: [] for k in ("up", "nginx_up", "down", "nginx_down")}
+    gbps: Callable[[float], float] = lambda seconds: size / seconds / 1e9  # noqa: E731
+    try:
+        for rep in range(args.reps):
+            rates["up"].append(gbps(upload_ours(port, auth, repo, content, rep)))
+            rates["nginx_up"].append(gbps(upload_nginx(nginx_port, content, rep)))
+            path = urllib.parse.quote(f"/bench-{rep}.bin")
+            rates["down"].append(gbps(download(
+                port, f"/api/v1/repos/{repo}/file?p={path}", auth, size)))
+            rates["nginx_down"].append(gbps(download(
+                nginx_port, f"/seafhttp/web/bench-{rep}.bin", {}, size)))
+            print(f"rep {rep + 1}/{args.reps}: up {rates['up'][-1]:.3f} vs "
+                  f"{rates['nginx_up'][-1]:.3f} GB/s, down {rates['down'][-1]:.3f} vs "
+                  f"{rates['nginx_down'][-1]:.3f} GB/s", flush=True)
+        listing = listing_ms(port, auth, repo, args.entries, args.list_samples)
+    finally:
+        sampler.stop()
+        nginx.stop()
+        ours.stop()
+    p95 = statistics.quantiles(listing, n=20)[18]
+    print(f"\nweb transfer, {args.total_mib} MiB file, {args.reps} interleaved reps "
+          "(GB/s, median [min–max])")
+    print(f"  upload   ours (uploads API, 64 MiB chunks) {fmt_range(rates['up'], 3)}")
+    print(f"           nginx WebDAV PUT (no fsync)       {fmt_range(rates['nginx_up'], 3)}")
+    print(f"  download ours GET …/file                   {fmt_range(rates['down'], 3)}")
+    print(f"           nginx GET                         {fmt_range(rates['nginx_down'], 3)}")
+    print(f"  ratio upload   ours / nginx: {fmt_range(_ratios(rates['up'], rates['nginx_up']))}")
+    print(f"  ratio download ours / nginx: "
+          f"{fmt_range(_ratios(rates['down'], rates['nginx_down']))}")
+    mid, _, _ = median_range(listing)
+    verdict = "ok" if p95 < LISTING_TARGET_MS else "OVER TARGET"
+    print(f"  listing {args.entries} entries: p50 {mid:.1f} ms, p95 {p95:.1f} ms "
+          f"(target < {LISTING_TARGET_MS:.0f} ms: {verdict})")
+    print(f"  sesame serve peak RSS: {sampler.peak['ours'] / MIB:.0f} MiB")
+
+
+def main() -> int:
+    """Parse options and run; exit 2 on setup errors, 1 on transfer errors."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--total-mib", type=int, default=1024)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--entries", type=int, default=1000)
+    parser.add_argument("--list-samples", type=int, default=100)
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+    args = parser.parse_args()
+    restore = terminate_on_sigterm()
+    work = Path(tempfile.mkdtemp(prefix="sesame-webbench-"))
+    try:
+        run(args, work)
+    except SetupError as exc:
+        print(f"setup failed: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"transfer failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        restore()
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
