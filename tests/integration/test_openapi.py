@@ -230,9 +230,19 @@ def _register_hooks(schema: schemathesis.BaseSchema, world: FuzzWorld) -> None:
             key: st.sampled_from([value, *known.get(key, [])])
             for key, value in generated.items()})
 
-    for name in ("flatmap_path_parameters", "flatmap_query", "flatmap_headers",
-                 "flatmap_body"):
+    def steer_query(ctx: schemathesis.HookContext, generated: Any) -> SearchStrategy[Any]:
+        """Like `steer`, and optional parameters left out get known values too."""
+        if not isinstance(generated, dict):
+            return st.just(generated)
+        absent = [p.name for p in ctx.operation.query if p.name not in generated]
+        return st.fixed_dictionaries(
+            {key: st.sampled_from([value, *known.get(key, [])])
+             for key, value in generated.items()},
+            optional={name: st.sampled_from(known[name]) for name in absent if name in known})
+
+    for name in ("flatmap_path_parameters", "flatmap_headers", "flatmap_body"):
         schema.hooks.register_hook_with_name(steer, name)
+    schema.hooks.register_hook_with_name(steer_query, "flatmap_query")
 
 
 OPERATIONS = sorted(document_operations(openapi_document()), key=lambda op: (op[1], op[0]))
@@ -274,6 +284,63 @@ def test_no_operation_answers_a_server_error(app: App, method: str, path: str) -
         case.validate_response(response, checks=CHECKS)
 
     request_never_fails_on_the_server()
+
+
+def _resolve(document: dict[str, Any], node: Any) -> Any:
+    """`node`, or what its `$ref` points at."""
+    while isinstance(node, dict) and "$ref" in node:
+        for part in node["$ref"][2:].split("/"):
+            document = document[part]
+        node = document
+    return node
+
+
+def _query_parameters(document: dict[str, Any], path: str,
+                      method: str) -> list[dict[str, Any]]:
+    """The query parameters of an operation, its path's shared ones included."""
+    item = document["paths"][path]
+    every = [*item.get("parameters", []), *item[method].get("parameters", [])]
+    return [p for p in (_resolve(document, p) for p in every) if p["in"] == "query"]
+
+
+def integer_inputs(document: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(METHOD, path, "query" or "body", name) of every integer input the document has."""
+    found = []
+    for method, path in document_operations(document):
+        for parameter in _query_parameters(document, path, method.lower()):
+            if "integer" in str(parameter["schema"]):
+                found.append((method, path, "query", parameter["name"]))
+        body = _resolve(document, document["paths"][path][method.lower()].get("requestBody", {}))
+        schema = body.get("content", {}).get("application/json", {}).get("schema", {})
+        for name, field in _resolve(document, schema).get("properties", {}).items():
+            if "integer" in str(field.get("type")):
+                found.append((method, path, "body", name))
+    return sorted(found)
+
+
+BASELINE = {"p": "/a.txt", "size": 10, "path": "/big.bin"}
+"""Valid values for the other required inputs of a boundary request."""
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("value", [TOO_BIG, NOT_ASCII_DIGIT, -1], ids=["2**63", "sup2", "neg"])
+def test_integer_inputs_out_of_range_are_client_errors(app: App, value: object) -> None:
+    """Every integer query parameter and JSON field: huge, odd or negative -> 4xx, not 5xx."""
+    world = _seed(app)
+    document = openapi_document()
+    inputs = integer_inputs(document)
+    assert ("GET", "/api/v1/repos/{repo_id}/uploads", "query", "size") in inputs
+    server_errors = []
+    for method, path, where, name in inputs:
+        url = path.replace("{repo_id}", world.plain).replace("{upload_id}", world.fresh_upload())
+        query = {q["name"]: BASELINE.get(q["name"], 1)
+                 for q in _query_parameters(document, path, method.lower()) if q["required"]}
+        body = {"path": BASELINE["path"], "size": BASELINE["size"]} if where == "body" else None
+        (query if body is None else body)[name] = value
+        response = app.client.request(method, url, params=query, json=body, headers=world.user)
+        if response.status_code >= 500:
+            server_errors.append(f"{method} {path} {query} {body}")
+    assert server_errors == [], "\n".join(server_errors)
 
 
 def _refs(node: Any) -> Iterator[str]:

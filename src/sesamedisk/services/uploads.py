@@ -37,6 +37,8 @@ from sesamedisk.services.library_objects import LibraryObjects
 from sesamedisk.services.upload_chunks import ingest, read_tail
 
 MAX_UPLOAD_BYTES = 1 << 40
+MAX_MTIME = (1 << 63) - 1
+"""The largest modification time a signed 64-bit column (and Seafile's fs objects) can hold."""
 """Largest file a session accepts (1 TiB)."""
 MAX_NUMBERED_NAMES = 1000
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -97,8 +99,8 @@ def start_upload(deps: Deps, actor: User, library_id: str, path: str, size: int,
     target = _file_path(path)
     if not 0 <= size <= MAX_UPLOAD_BYTES:
         raise InvalidRequest(f"size must be between 0 and {MAX_UPLOAD_BYTES} bytes")
-    if mtime is not None and mtime < 0:
-        raise InvalidRequest("mtime must not be negative")
+    if mtime is not None and not 0 <= mtime <= MAX_MTIME:
+        raise InvalidRequest(f"mtime must be between 0 and {MAX_MTIME}")
     now = deps.clock()
     upload = Upload(id=secrets.token_hex(16), user_id=actor.id, library_id=library.id,
                     path=target, size=size, received=0, tail_block_id=None, mtime=mtime,
@@ -113,6 +115,8 @@ def find_upload(deps: Deps, actor: User, library_id: str, path: str,
                 size: int) -> UploadState | None:
     """The actor's open session for this file and size, to resume it; None if there is none."""
     library = get_library(deps, actor, library_id)
+    if not 0 <= size <= MAX_UPLOAD_BYTES:
+        return None  # no session can have that size
     with deps.uow() as uow:
         upload = uow.uploads.find(user_id=actor.id, library_id=library.id,
                                   path=_file_path(path), size=size)
