@@ -9,12 +9,30 @@ from typing import Any
 
 import anyio.from_thread
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.requests import ClientDisconnect, Request
 
 from sesamedisk.errors import InvalidRequest, TooLarge
 from sesamedisk.ports.deps import Deps
 
 MAX_JSON_BYTES = 4 * 1024 * 1024
+MAX_FORM_BYTES = 64 * 1024
+
+
+async def read_small_form(request: Request) -> FormData:
+    """A url-encoded or multipart form of text fields only, at most MAX_FORM_BYTES."""
+    declared = request.headers.get("content-length", "0")
+    if not (declared.isascii() and declared.isdigit()) or int(declared) > MAX_FORM_BYTES:
+        raise InvalidRequest("form body missing or too large")
+    return await request.form(max_files=0, max_fields=50)
+
+
+def form_text(form: FormData, name: str, default: str | None = None) -> str | None:
+    """A text field of the form (`default` when absent); InvalidRequest for a file part."""
+    value = form.get(name, default)
+    if value is not None and not isinstance(value, str):
+        raise InvalidRequest(f"{name} must be a text field")
+    return value
 
 
 def deps_of(request: Request) -> Deps:

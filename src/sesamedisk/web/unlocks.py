@@ -6,12 +6,15 @@ import threading
 import time
 from collections.abc import Callable
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from sesamedisk.domain import crypto
-from sesamedisk.domain.records import Library
+from sesamedisk.domain.records import Library, User
 from sesamedisk.errors import LibraryLocked
-from sesamedisk.web.auth import request_token
+from sesamedisk.services import libraries
+from sesamedisk.web.auth import current_user, request_token
+from sesamedisk.web.requests import deps_of
 
 UNLOCK_SECONDS = 3600
 """How long an unlocked library stays usable by the session that unlocked it."""
@@ -69,3 +72,11 @@ def file_key_for(request: Request, library: Library) -> crypto.FileKey | None:
     if key is None:
         raise LibraryLocked(f"library {library.id} is encrypted: unlock it with its password")
     return key
+
+
+async def open_library(request: Request) -> tuple[User, Library, crypto.FileKey | None]:
+    """The caller, the URL's library (read permission checked) and its key; 440 while locked."""
+    user = await current_user(request)
+    library = await run_in_threadpool(libraries.get_library, deps_of(request), user,
+                                      request.path_params["repo_id"])
+    return user, library, file_key_for(request, library)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -15,23 +14,7 @@ from sesamedisk.domain.records import Library, User
 from sesamedisk.errors import InvalidRequest, SesameError
 from sesamedisk.services import accounts, libraries
 from sesamedisk.web.auth import bearer_token, current_user
-from sesamedisk.web.requests import deps_of
-
-MAX_FORM_BYTES = 64 * 1024
-
-
-async def _form(request: Request) -> FormData:
-    declared = request.headers.get("content-length", "0")
-    if not (declared.isascii() and declared.isdigit()) or int(declared) > MAX_FORM_BYTES:
-        raise InvalidRequest("form body missing or too large")
-    return await request.form(max_files=0, max_fields=50)
-
-
-def _field(form: FormData, name: str, default: str | None = None) -> str | None:
-    value = form.get(name, default)
-    if value is not None and not isinstance(value, str):
-        raise InvalidRequest(f"{name} must be a text field")
-    return value
+from sesamedisk.web.requests import deps_of, form_text, read_small_form
 
 
 async def ping(request: Request) -> Response:
@@ -53,14 +36,14 @@ async def server_info(request: Request) -> Response:
 
 async def auth_token(request: Request) -> Response:
     """POST /api2/auth-token/: log in and get an api token for this device."""
-    form = await _form(request)
-    username, password = _field(form, "username") or "", _field(form, "password") or ""
+    form = await read_small_form(request)
+    username, password = form_text(form, "username") or "", form_text(form, "password") or ""
     try:
         token = await run_in_threadpool(
             accounts.login, deps_of(request), email=username, password=password,
-            device_id=_field(form, "device_id", "") or "",
-            device_name=_field(form, "device_name", "") or "",
-            platform=_field(form, "platform", "") or "")
+            device_id=form_text(form, "device_id", "") or "",
+            device_name=form_text(form, "device_name", "") or "",
+            platform=form_text(form, "platform", "") or "")
     except SesameError:
         return JSONResponse({"non_field_errors": ["Unable to login with provided credentials."]},
                             status_code=400)
@@ -127,20 +110,20 @@ def _regions(text: str | None) -> frozenset[str] | None:
 async def create_repo(request: Request) -> Response:
     """POST /api2/repos/: create a plain or encrypted library; answers its download-info."""
     user = await current_user(request)
-    form = await _form(request)
+    form = await read_small_form(request)
     client_enc: tuple[int, str, str, str] | None = None
-    if _field(form, "magic"):
+    if form_text(form, "magic"):
         try:
-            version = int(_field(form, "enc_version") or "2")
+            version = int(form_text(form, "enc_version") or "2")
         except ValueError as exc:
             raise InvalidRequest("enc_version must be an integer") from exc
-        client_enc = (version, _field(form, "magic") or "", _field(form, "random_key") or "",
-                      _field(form, "salt") or "")
+        client_enc = (version, form_text(form, "magic") or "", form_text(form, "random_key") or "",
+                      form_text(form, "salt") or "")
     library = await run_in_threadpool(
-        libraries.create_library, deps_of(request), user, name=_field(form, "name") or "",
-        description=_field(form, "desc") or "", password=_field(form, "passwd"),
-        library_id=_field(form, "repo_id") if client_enc else None,
-        client_encryption=client_enc, regions=_regions(_field(form, "regions")))
+        libraries.create_library, deps_of(request), user, name=form_text(form, "name") or "",
+        description=form_text(form, "desc") or "", password=form_text(form, "passwd"),
+        library_id=form_text(form, "repo_id") if client_enc else None,
+        client_encryption=client_enc, regions=_regions(form_text(form, "regions")))
     _, token = await run_in_threadpool(libraries.issue_sync_token, deps_of(request), user,
                                        library.id)
     return JSONResponse(_download_info(library, user, token))

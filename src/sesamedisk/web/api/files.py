@@ -64,7 +64,8 @@ async def _unlocked(request: Request, user: User) -> crypto.FileKey | None:
     return file_key_for(request, library)
 
 
-def _dirent_json(dirent: Dirent) -> dict[str, Any]:
+def dirent_json(dirent: Dirent) -> dict[str, Any]:
+    """A folder entry as our JSON API lists it."""
     out: dict[str, Any] = {"name": dirent.name, "id": dirent.id, "mtime": dirent.mtime,
                            "type": "dir" if dirent.is_dir else "file"}
     if not dirent.is_dir:
@@ -118,7 +119,7 @@ async def put_file(request: Request) -> Response:
     body = blocking_iter(request.stream())
     dirent = await anyio.to_thread.run_sync(
         lambda: files.put_file(deps_of(request), user, library_id, path, body, file_key=key))
-    return JSONResponse(_dirent_json(dirent), status_code=201)
+    return JSONResponse(dirent_json(dirent), status_code=201)
 
 
 async def get_file(request: Request) -> Response:
@@ -162,7 +163,7 @@ async def list_dir(request: Request) -> Response:
     await _unlocked(request, user)
     directory = await run_in_threadpool(files.list_dir, deps_of(request), user, _repo(request),
                                         request.query_params.get("p", "/"))
-    return JSONResponse([_dirent_json(d) for d in directory.dirents])
+    return JSONResponse([dirent_json(d) for d in directory.dirents])
 
 
 async def make_dir(request: Request) -> Response:

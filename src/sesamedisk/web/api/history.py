@@ -17,22 +17,19 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from sesamedisk.domain import crypto
-from sesamedisk.domain.objects import Commit, Dirent
+from sesamedisk.domain.objects import Commit
 from sesamedisk.domain.records import User
 from sesamedisk.errors import InvalidRequest
 from sesamedisk.services import history, trash
-from sesamedisk.services.libraries import get_library
-from sesamedisk.web.auth import current_user
+from sesamedisk.web.api.files import dirent_json
 from sesamedisk.web.requests import deps_of, int_query, read_json, required_path
-from sesamedisk.web.unlocks import file_key_for
+from sesamedisk.web.unlocks import open_library
 
 
 async def _caller(request: Request) -> tuple[User, str, crypto.FileKey | None]:
     """The user, the library id, and the library's file key (LibraryLocked if locked)."""
-    user = await current_user(request)
-    library = await run_in_threadpool(get_library, deps_of(request), user,
-                                      request.path_params["repo_id"])
-    return user, library.id, file_key_for(request, library)
+    user, library, key = await open_library(request)
+    return user, library.id, key
 
 
 async def _body(request: Request, *fields: str) -> dict[str, str]:
@@ -49,14 +46,6 @@ def _commit_json(commit: Commit) -> dict[str, Any]:
             "second_parent_id": commit.second_parent_id, "ctime": commit.ctime,
             "creator": commit.creator_name or commit.creator,
             "description": commit.description}
-
-
-def _dirent_json(dirent: Dirent) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": dirent.name, "id": dirent.id, "mtime": dirent.mtime,
-                           "type": "dir" if dirent.is_dir else "file"}
-    if not dirent.is_dir:
-        out.update({"size": dirent.size or 0, "modifier": dirent.modifier or ""})
-    return out
 
 
 async def list_commits(request: Request) -> Response:
@@ -80,7 +69,7 @@ async def commit_dir(request: Request) -> Response:
     directory = await run_in_threadpool(history.list_dir_at, deps_of(request), user, library_id,
                                         request.path_params["commit_id"],
                                         request.query_params.get("p", "/"))
-    return JSONResponse([_dirent_json(d) for d in directory.dirents])
+    return JSONResponse([dirent_json(d) for d in directory.dirents])
 
 
 async def commit_file(request: Request) -> Response:

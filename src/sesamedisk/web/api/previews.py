@@ -24,23 +24,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from sesamedisk.domain.crypto import FileKey
-from sesamedisk.domain.records import Library, User
-from sesamedisk.services import libraries, previews
-from sesamedisk.web.auth import current_user
+from sesamedisk.services import previews
 from sesamedisk.web.requests import deps_of, int_query, required_path
-from sesamedisk.web.unlocks import file_key_for
+from sesamedisk.web.unlocks import open_library
 
 PLAIN_CACHE = "private, max-age=300"
 ENCRYPTED_CACHE = "private, no-store"
-
-
-async def _caller(request: Request) -> tuple[User, Library, FileKey | None]:
-    """The user, the library they may read, and its unlocked key (None for plain ones)."""
-    user = await current_user(request)
-    library = await run_in_threadpool(libraries.get_library, deps_of(request), user,
-                                      request.path_params["repo_id"])
-    return user, library, file_key_for(request, library)
 
 
 def _image_response(rendered: previews.Rendered) -> Response:
@@ -55,7 +44,7 @@ def _image_response(rendered: previews.Rendered) -> Response:
 
 async def preview(request: Request) -> Response:
     """GET /api/v1/repos/{id}/preview?p=: the kind of preview, pages or HTML."""
-    user, library, key = await _caller(request)
+    user, library, key = await open_library(request)
     info = await run_in_threadpool(lambda: previews.preview_info(
         deps_of(request), user, library.id, required_path(request), file_key=key))
     body: dict[str, Any] = {k: v for k, v in asdict(info).items() if v is not None}
@@ -67,7 +56,7 @@ async def preview(request: Request) -> Response:
 
 async def page(request: Request) -> Response:
     """GET /api/v1/repos/{id}/preview/page?p=&n=: page n (from 1) as PNG."""
-    user, library, key = await _caller(request)
+    user, library, key = await open_library(request)
     number = int_query(request, "n", 1)
     rendered = await run_in_threadpool(lambda: previews.page_png(
         deps_of(request), user, library.id, required_path(request), page=number, file_key=key))
@@ -76,7 +65,7 @@ async def page(request: Request) -> Response:
 
 async def thumbnail(request: Request) -> Response:
     """GET /api/v1/repos/{id}/thumbnail?p=&size=: a PNG thumbnail."""
-    user, library, key = await _caller(request)
+    user, library, key = await open_library(request)
     size = int_query(request, "size", 256)
     rendered = await run_in_threadpool(lambda: previews.thumbnail_png(
         deps_of(request), user, library.id, required_path(request), size=size, file_key=key))
@@ -85,7 +74,7 @@ async def thumbnail(request: Request) -> Response:
 
 async def browser_image(request: Request) -> Response:
     """GET /api/v1/repos/{id}/preview/image?p=: the image in a format browsers show."""
-    user, library, key = await _caller(request)
+    user, library, key = await open_library(request)
     rendered = await run_in_threadpool(lambda: previews.image_for_browser(
         deps_of(request), user, library.id, required_path(request), file_key=key))
     return _image_response(rendered)

@@ -40,10 +40,8 @@ from sesamedisk.domain.records import Library, User
 from sesamedisk.errors import InvalidRequest, PathNotFound
 from sesamedisk.services import files, history, libraries, transfer_links
 from sesamedisk.web.auth import current_user
-from sesamedisk.web.requests import deps_of, read_json
-from sesamedisk.web.unlocks import file_key_for, remember_key, unlocked_keys
-
-MAX_FORM_BYTES = 64 * 1024
+from sesamedisk.web.requests import deps_of, form_text, read_json, read_small_form
+from sesamedisk.web.unlocks import file_key_for, open_library, remember_key, unlocked_keys
 
 
 def _path(request: Request, name: str = "p") -> str:
@@ -53,26 +51,13 @@ def _path(request: Request, name: str = "p") -> str:
     return value
 
 
-async def _form(request: Request) -> FormData:
-    declared = request.headers.get("content-length", "0")
-    if not (declared.isascii() and declared.isdigit()) or int(declared) > MAX_FORM_BYTES:
-        raise InvalidRequest("form body missing or too large")
-    return await request.form(max_files=0, max_fields=50)
-
-
 def _field(form: FormData, name: str) -> str:
-    value = form.get(name, "")
-    if not isinstance(value, str):
-        raise InvalidRequest(f"{name} must be a text field")
-    return value
+    return form_text(form, name, "") or ""
 
 
 async def _open(request: Request) -> tuple[User, Library]:
     """The caller and the library of the URL, which must be unlocked if encrypted (440)."""
-    user = await current_user(request)
-    library = await run_in_threadpool(libraries.get_library, deps_of(request), user,
-                                      request.path_params["repo_id"])
-    file_key_for(request, library)
+    user, library, _ = await open_library(request)
     return user, library
 
 
@@ -99,7 +84,7 @@ def _entry_json(dirent: Dirent, permission: str) -> dict[str, Any]:
 async def unlock(request: Request) -> Response:
     """POST /api2/repos/<id>/: `password=` unlocks for this token; `op=rename` renames."""
     user = await current_user(request)
-    form = await _form(request)
+    form = await read_small_form(request)
     library_id = request.path_params["repo_id"]
     op = request.query_params.get("op") or _field(form, "op")
     if op == "rename":
@@ -129,7 +114,7 @@ async def set_password(request: Request) -> Response:
         if not isinstance(password, str):
             raise InvalidRequest('body must be {"password": str}')
     else:
-        password = _field(await _form(request), "password")
+        password = _field(await read_small_form(request), "password")
     await _unlock(request, user, request.path_params["repo_id"], password)
     return JSONResponse({"success": True})
 
@@ -155,7 +140,7 @@ async def list_dir(request: Request) -> Response:
 async def dir_op(request: Request) -> Response:
     """POST /api2/repos/<id>/dir/?p=: operation=mkdir (create_parents) or rename (newname)."""
     user, library = await _open(request)
-    form = await _form(request)
+    form = await read_small_form(request)
     path, deps = paths.normalize(_path(request)), deps_of(request)
     operation = _field(form, "operation")
     if operation == "mkdir":
@@ -226,7 +211,7 @@ async def update_link(request: Request) -> Response:
 async def file_op(request: Request) -> Response:
     """POST /api2/repos/<id>/file/?p=: operation=rename|move|copy|create."""
     user, library = await _open(request)
-    form = await _form(request)
+    form = await read_small_form(request)
     path, deps = paths.normalize(_path(request)), deps_of(request)
     operation = _field(form, "operation")
     if operation == "rename":
