@@ -112,6 +112,17 @@ def vm_hwm_bytes(pid: int) -> int | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its live children (nginx workers)."""
+    total = 0.0
+    parent = psutil.Process(pid)
+    for process in [parent, *parent.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 class RssSampler:
     """Polls the RSS of some PIDs with psutil in a background thread, keeping the maximum."""
 

@@ -25,6 +25,7 @@ from sesamedisk.domain.codec import (
 from sesamedisk.domain.objects import SERVER_CREATOR, Commit, FileObject
 from sesamedisk.errors import Corrupted, InvalidRequest, NotFound, ObjectNotFound
 from sesamedisk.ports.objects import ObjectKind, ObjectStore
+from sesamedisk.services.block_pipeline import store_block
 
 SCOPE_A = "6f0c2b1e-8d4a-4c3b-9e2f-1a5b7c9d0e3f"
 SCOPE_B = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
@@ -108,6 +109,15 @@ def test_round_trip(store: ObjectStore, kind: ObjectKind) -> None:
     assert store.size(kind, SCOPE_A, object_id) == len(data)
     with store.open_read(kind, SCOPE_A, object_id) as stream:
         assert stream.read() == data
+
+
+def test_store_block_keeps_a_block_under_its_sha1(store: ObjectStore) -> None:
+    data = b"uploaded by the web " * 700
+    block_id = store_block(store, SCOPE_A, data)
+    assert block_id == sha1_hex(data)
+    assert store.get(ObjectKind.BLOCK, SCOPE_A, block_id) == data
+    assert store_block(store, SCOPE_A, data) == block_id  # idempotent
+    assert list(store.iter_ids(ObjectKind.BLOCK, SCOPE_A)) == [block_id]
 
 
 def test_kind_may_be_given_as_plain_string(store: ObjectStore) -> None:

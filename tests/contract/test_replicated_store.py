@@ -70,7 +70,7 @@ def store(request: pytest.FixtureRequest) -> Iterator[ObjectStore]:
 
 
 def test_the_contract_suites_are_imported() -> None:
-    assert len(IMPORTED) == 23  # 19 store + 4 writer contract tests today
+    assert len(IMPORTED) == 24  # 20 store + 4 writer contract tests today
     assert "test_round_trip" in IMPORTED
     assert "test_streamed_object_reads_back_exactly" in IMPORTED
 

@@ -309,7 +309,9 @@ def test_file_operations_and_details(app: App) -> None:
     cross = app.client.post(url, params={"p": "/d/a.txt"},
                             data={"operation": "copy", "dst_dir": "/", "dst_repo": other},
                             headers=alice)
-    assert cross.status_code == 400
+    assert cross.status_code == 200, cross.text
+    assert [e["name"] for e in _listing(app, alice, other).json()] == ["a.txt"]
+    assert [e["name"] for e in _listing(app, alice, repo, "/d").json()] == ["a.txt", "b.txt"]
 
 
 def test_encrypted_library_is_locked_until_its_password_is_given(app: App) -> None:

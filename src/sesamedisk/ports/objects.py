@@ -75,6 +75,19 @@ class UnhashedWrites(Protocol):
         ...
 
 
+@runtime_checkable
+class BlockPuts(Protocol):
+    """Optional store capability: store a block under the SHA-1 the store computes once.
+
+    A caller holding a block's bytes but not its id (the server chunking an upload) then
+    pays for one hash, where `put` would check an id the caller had hashed already.
+    """
+
+    def put_block(self, scope: str, data: bytes) -> str:
+        """Store `data` as a block atomically and durably; return its id (hex SHA-1)."""
+        ...
+
+
 class ObjectStore(Protocol):
     """Immutable objects keyed by (kind, scope, id); scope is the library id.
 

@@ -22,6 +22,7 @@ from sesamedisk.domain.records import Library, User
 from sesamedisk.errors import InvalidRequest, ObjectNotFound, PathNotFound, PermissionDenied
 from sesamedisk.ports.deps import Deps
 from sesamedisk.ports.objects import ObjectKind
+from sesamedisk.services.block_pipeline import BlockPipeline
 from sesamedisk.services.commits import MAX_HEAD_RETRIES, commit_change
 from sesamedisk.services.libraries import get_library
 from sesamedisk.services.library_objects import LibraryObjects
@@ -55,16 +56,11 @@ def key_for(library: Library, file_key: crypto.FileKey | None) -> crypto.FileKey
 def store_content(deps: Deps, library: Library, content: Iterable[bytes],
                   file_key: crypto.FileKey | None = None) -> FileObject:
     """Chunk, (encrypt,) hash and store content as blocks; memory stays bounded."""
-    key = key_for(library, file_key)
-    block_ids: list[str] = []
-    size = 0
-    for chunk in chunking.chunk_stream(content):
-        size += len(chunk)
-        data = crypto.encrypt_block(key, chunk) if key else bytes(chunk)
-        block_id = codec.sha1_hex(data)
-        deps.objects.put(ObjectKind.BLOCK, library.id, block_id, data)
-        block_ids.append(block_id)
-    return FileObject(block_ids=tuple(block_ids), size=size)
+    with BlockPipeline(deps.objects, library.id, key_for(library, file_key)) as blocks:
+        for chunk in chunking.chunk_stream(content):
+            blocks.add(chunk)
+    return FileObject(block_ids=tuple(b.block_id for b in blocks.blocks),
+                      size=sum(b.size for b in blocks.blocks))
 
 
 def put_file(deps: Deps, actor: User, library_id: str, path: str, content: Iterable[bytes],

@@ -32,6 +32,9 @@ from sesamedisk.services.library_objects import LibraryObjects
 
 DOWNLOAD, UPLOAD, UPDATE = "download", "upload", "update"
 OPS = (DOWNLOAD, UPLOAD, UPDATE)
+DOWNLOAD_BLOCKS = "downloadblks"
+"""The op of a link to the raw blocks of one file (services/client_reads)."""
+READ_OPS = frozenset({DOWNLOAD, DOWNLOAD_BLOCKS})
 LINK_SECONDS = 3600
 """How long a transfer link stays usable."""
 
@@ -101,7 +104,7 @@ def redeem(deps: Deps, token: str, op: str) -> Transfer:
     if record is None or user is None or not user.is_active:
         raise PermissionDenied("invalid or expired access token")
     library = get_library(deps, user, record.library_id)
-    if op != DOWNLOAD and not can_write(user, library):
+    if op not in READ_OPS and not can_write(user, library):
         raise PermissionDenied("no write permission on this library")
     return Transfer(actor=user, library=library, token=record)
 

@@ -11,10 +11,11 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sesamedisk.domain import chunking, codec, crypto
+from sesamedisk.domain import chunking, crypto
 from sesamedisk.domain.uploads import UploadBlock
 from sesamedisk.errors import Corrupted, InvalidRequest, ObjectNotFound
 from sesamedisk.ports.objects import ObjectKind, ObjectStore
+from sesamedisk.services.block_pipeline import BlockPipeline
 
 
 @dataclass
@@ -40,16 +41,8 @@ def read_tail(store: ObjectStore, library_id: str, key: crypto.FileKey | None,
     return crypto.decrypt_block(key, data) if key else data
 
 
-def _store(store: ObjectStore, library_id: str, key: crypto.FileKey | None,
-           chunk: bytes) -> UploadBlock:
-    data = crypto.encrypt_block(key, chunk) if key else chunk
-    block_id = codec.sha1_hex(data)
-    store.put(ObjectKind.BLOCK, library_id, block_id, data)
-    return UploadBlock(block_id, len(chunk))
-
-
 def ingest(store: ObjectStore, library_id: str, key: crypto.FileKey | None, tail: bytes,
-           body: Iterable[bytes], *, limit: int, sha256: bool = False) -> Ingested:
+           body: Iterable[bytes | bytearray], *, limit: int, sha256: bool = False) -> Ingested:
     """Cut `tail` + `body` into chunks and store each as a block; memory stays bounded.
 
     InvalidRequest once the body is longer than `limit` bytes (reading stops there).
@@ -58,20 +51,20 @@ def ingest(store: ObjectStore, library_id: str, key: crypto.FileKey | None, tail
     result = Ingested()
     digest = hashlib.sha256() if sha256 else None
     chunker = chunking.StreamChunker()
-
-    def keep(chunks: Iterable[bytes]) -> None:
-        for chunk in chunks:
-            result.chunks.append(_store(store, library_id, key, chunk))
-
-    keep(chunker.feed(tail))
-    for piece in body:
-        result.received += len(piece)
-        if result.received > limit:
-            raise InvalidRequest(f"the chunk is longer than the {limit} bytes announced")
-        if digest is not None:
-            digest.update(piece)
-        keep(chunker.feed(piece))
-    keep(chunker.finish())
+    with BlockPipeline(store, library_id, key) as blocks:
+        for chunk in chunker.feed(tail):
+            blocks.add(chunk)
+        for piece in body:
+            result.received += len(piece)
+            if result.received > limit:
+                raise InvalidRequest(f"the chunk is longer than the {limit} bytes announced")
+            if digest is not None:
+                digest.update(piece)
+            for chunk in chunker.feed(piece):
+                blocks.add(chunk)
+        for chunk in chunker.finish():
+            blocks.add(chunk)
+    result.chunks = blocks.blocks
     result.sha256 = "" if digest is None else digest.hexdigest()
     if sum(block.size for block in result.chunks) != len(tail) + result.received:
         raise Corrupted("chunking lost bytes")  # pragma: no cover - an internal invariant

@@ -146,7 +146,8 @@ def _check_chunk(upload: Upload, offset: int, length: int | None,
         raise InvalidRequest("the chunk's SHA-256 must be 64 hex digits")
 
 
-def append_chunk(deps: Deps, actor: User, upload_id: str, offset: int, body: Iterable[bytes],
+def append_chunk(deps: Deps, actor: User, upload_id: str, offset: int,
+                 body: Iterable[bytes | bytearray],
                  *, file_key: crypto.FileKey | None = None, chunk_sha256: str | None = None,
                  length: int | None = None) -> UploadState:
     """Append the bytes of `body` at `offset`; the last byte commits the file.

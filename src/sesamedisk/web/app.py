@@ -15,20 +15,24 @@ from sesamedisk.web.api import (
     libraries,
     openapi,
     previews,
+    seafile_blocks,
+    seafile_blocks_upload,
     seafile_web,
     session,
     uploads,
 )
 from sesamedisk.web.errors import handle_sesame_error, handle_unexpected
+from sesamedisk.web.seafhttp import block_reads, raw_blocks, transfer
 from sesamedisk.web.seafhttp import routes as seafhttp
-from sesamedisk.web.seafhttp import transfer
 from sesamedisk.web.unlocks import UnlockedKeys
 
 
 def build_app(deps: Deps, *, max_block_bytes: int) -> Starlette:
     """The application: /seafhttp (sync), /api2 (Seafile api), /api/v1 (ours), / (web UI)."""
     app = Starlette(
-        routes=[*seafhttp.routes(), *transfer.routes(), *api2.routes(),
+        routes=[*seafhttp.routes(), *transfer.routes(), *raw_blocks.routes(), *api2.routes(),
+                *seafile_blocks_upload.routes(), *seafile_blocks.routes(),
+                *block_reads.routes(),
                 *seafile_web.routes(), *files.routes(), *libraries.routes(),
                 *history.routes(), *uploads.routes(), *previews.routes(),
                 *session.routes(), *admin.routes(), *openapi.routes(), *ui.routes()],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio.from_thread
 from starlette.concurrency import run_in_threadpool
@@ -156,9 +156,12 @@ def _declared_length(request: Request, limit: int) -> int | None:
     return int(declared)
 
 
-def blocking_iter(stream: AsyncIterator[bytes]) -> Iterator[bytes]:
+Piece = TypeVar("Piece", bytes, bytearray)
+
+
+def blocking_iter(stream: AsyncIterator[Piece]) -> Iterator[Piece]:
     """Iterate an async byte stream from a worker thread started by anyio."""
-    async def next_piece() -> bytes:
+    async def next_piece() -> Piece:
         return await stream.__anext__()
 
     while True:

@@ -31,6 +31,7 @@ from sesamedisk.adapters.objects.replicated_state import (
 )
 from sesamedisk.adapters.objects.replicated_writer import Live, ReplicatedObjectWriter
 from sesamedisk.adapters.objects.verifying import content_matches
+from sesamedisk.domain.codec import sha1_hex
 from sesamedisk.errors import Corrupted, InvalidRequest, ObjectNotFound, Unavailable
 from sesamedisk.ports.objects import (
     ObjectKind,
@@ -155,12 +156,21 @@ class ReplicatedObjectStore:
         if not content_matches(checked, object_id, data):
             raise InvalidRequest(f"{checked.value} object {object_id} does not match "
                                  "its content")
+        self._put_checked(checked, scope, object_id, data)
+
+    def put_block(self, scope: str, data: bytes) -> str:
+        """Store `data` as a block under the SHA-1 computed here, once for every copy."""
+        block_id = sha1_hex(data)
+        self._put_checked(ObjectKind.BLOCK, validate_scope(scope), block_id, data)
+        return block_id
+
+    def _put_checked(self, kind: ObjectKind, scope: str, object_id: str, data: bytes) -> None:
+        """Write bytes known to be the object to its placement; Unavailable below quorum."""
         placement, targets = self._targets(scope)
         payload = bytes(data)
-        results = self._r.fan_out(targets, lambda b: done(b.store.put, checked, scope,
+        results = self._r.fan_out(targets, lambda b: done(b.store.put, kind, scope,
                                                           object_id, payload))
-        self._settle((checked, scope, object_id), placement,
-                     [b.name for b, r in results if r])
+        self._settle((kind, scope, object_id), placement, [b.name for b, r in results if r])
 
     def open_writer(self, kind: ObjectKind, scope: str) -> ReplicatedObjectWriter:
         """Stream into a writer on every backend of the scope's placement at once."""

@@ -221,6 +221,13 @@ class VerifyingObjectStore:
         self._inner.put(kind, scope, object_id, data)
         self._remember(kind, scope, object_id)
 
+    def put_block(self, scope: str, data: bytes) -> str:
+        """Store `data` as a block under the SHA-1 computed here (hashed once); return it."""
+        block_id = sha1_hex(data)
+        self._inner.put(ObjectKind.BLOCK, scope, block_id, data)
+        self._remember(ObjectKind.BLOCK, scope, block_id)
+        return block_id
+
     def open_writer(self, kind: ObjectKind, scope: str) -> ObjectWriter:
         """A writer whose commit refuses bytes that do not match the id given."""
         return _VerifyingWriter(self._inner.open_writer(kind, scope), _kind(kind),
@@ -252,7 +259,6 @@ class VerifyingObjectStore:
         data = self._inner.get(kind, scope, object_id)
         if not content_matches(kind, object_id, data):
             raise Corrupted(_mismatch(kind, scope, object_id))
-
 
     def open_read(self, kind: ObjectKind, scope: str, object_id: str) -> BinaryIO:
         """A checked stream: blocks are hashed while streamed, fs and commits read whole.

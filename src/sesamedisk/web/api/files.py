@@ -12,10 +12,11 @@ Every route answers 440 for an encrypted library the session has not unlocked
   `ETag` is the file id; `inline=1` shows images, PDF, audio and video in the browser and
   text of any kind (HTML, SVG, scripts...) as text/plain; anything else stays an attachment.
 - DELETE /api/v1/repos/<id>/file?p=       -> 204 (file or folder)
-- POST   /api/v1/repos/<id>/move   {path, dst_dir, new_name?} -> 204
-- POST   /api/v1/repos/<id>/copy   {path, dst_dir, new_name?} -> 204
+- POST   /api/v1/repos/<id>/move   {path, dst_dir, new_name?, dst_repo?} -> 204
+- POST   /api/v1/repos/<id>/copy   {path, dst_dir, new_name?, dst_repo?} -> 204
   (move and copy rename like Seafile on a clash: "name (1).ext"; a folder cannot go into
-  its own subtree: 400)
+  its own subtree: 400; `dst_repo` names another library to copy or move into, both
+  sides unlocked if encrypted, see services/cross_library)
 - POST   /api/v1/repos/<id>/delete {paths: [...]} -> 204 (one commit; 404 and nothing
   deleted when a path is missing)
 - GET    /api/v1/repos/<id>/zip?p=/folder -> 200 application/zip, streamed
@@ -26,12 +27,11 @@ from __future__ import annotations
 import mimetypes
 import re
 from typing import Any
-from urllib.parse import quote
 
 import anyio.to_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sesamedisk.domain import crypto
@@ -39,8 +39,10 @@ from sesamedisk.domain.objects import Dirent
 from sesamedisk.domain.records import User
 from sesamedisk.errors import InvalidRequest
 from sesamedisk.services import downloads, files, libraries
+from sesamedisk.web.api.cross_library import transfer_between
 from sesamedisk.web.auth import current_user
 from sesamedisk.web.requests import blocking_iter, deps_of, read_json, required_path
+from sesamedisk.web.responses import content_disposition, streamed
 from sesamedisk.web.unlocks import file_key_for
 
 _RANGE = re.compile(r"bytes=(\d{0,20})-(\d{0,20})")
@@ -104,9 +106,8 @@ def _inline_type(name: str) -> str | None:
 def _content_headers(request: Request, dirent: Dirent) -> tuple[str, dict[str, str]]:
     """Content-Type and the headers naming, typing and tagging the file."""
     shown = _inline_type(dirent.name) if request.query_params.get("inline") == "1" else None
-    disposition = "inline" if shown else "attachment"
     return shown or "application/octet-stream", {
-        "content-disposition": f"{disposition}; filename*=UTF-8''{quote(dirent.name)}",
+        "content-disposition": content_disposition(dirent.name, inline=shown is not None),
         "x-content-type-options": "nosniff", "accept-ranges": "bytes",
         "etag": f'"{dirent.id}"'}
 
@@ -138,12 +139,12 @@ async def get_file(request: Request) -> Response:
             != headers["etag"]:
         wanted, content = None, await run_in_threadpool(read, 0, None)
     if wanted is None or content.size == 0:
-        return StreamingResponse(content.chunks, media_type=media_type,
-                                 headers={**headers, "content-length": str(content.size)})
+        return streamed(content.chunks, media_type=media_type,
+                        headers={**headers, "content-length": str(content.size)})
     if content.length == 0:
         return Response(status_code=416, headers={
             "content-range": f"bytes */{content.size}", "accept-ranges": "bytes"})
-    return StreamingResponse(content.chunks, status_code=206, media_type=media_type, headers={
+    return streamed(content.chunks, status_code=206, media_type=media_type, headers={
         **headers, "content-length": str(content.length),
         "content-range": f"bytes {content.start}-{content.end - 1}/{content.size}"})
 
@@ -175,36 +176,42 @@ async def make_dir(request: Request) -> Response:
     return Response(status_code=201)
 
 
-async def _transfer_body(request: Request) -> tuple[str, str, str | None]:
-    """(path, dst_dir, new_name) of a move or copy request."""
+async def _transfer_body(request: Request) -> tuple[str, str, str | None, str | None]:
+    """(path, dst_dir, new_name, dst_repo) of a move or copy request."""
     body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("path"), str) \
             or not isinstance(body.get("dst_dir"), str):
-        raise InvalidRequest('body must be {"path": str, "dst_dir": str, "new_name"?: str}')
-    new_name = body.get("new_name")
-    if new_name is not None and not isinstance(new_name, str):
-        raise InvalidRequest("new_name must be a string")
-    return body["path"], body["dst_dir"], new_name
+        raise InvalidRequest('body must be {"path": str, "dst_dir": str, "new_name"?: str, '
+                             '"dst_repo"?: str}')
+    new_name, dst_repo = body.get("new_name"), body.get("dst_repo")
+    if not isinstance(new_name, str | None) or not isinstance(dst_repo, str | None):
+        raise InvalidRequest("new_name and dst_repo must be strings")
+    return body["path"], body["dst_dir"], new_name, dst_repo
+
+
+async def _transfer(request: Request, *, move: bool) -> Response:
+    """Move or copy inside the library, or into `dst_repo` when it names another one."""
+    user = await current_user(request)
+    await _unlocked(request, user)
+    path, dst_dir, new_name, dst_repo = await _transfer_body(request)
+    if dst_repo is not None and dst_repo != _repo(request):
+        await transfer_between(request, user, _repo(request), path, dst_repo, dst_dir,
+                               move=move, new_name=new_name)
+        return Response(status_code=204)
+    operation = files.move_path if move else files.copy_path
+    await run_in_threadpool(lambda: operation(
+        deps_of(request), user, _repo(request), path, dst_dir=dst_dir, new_name=new_name))
+    return Response(status_code=204)
 
 
 async def move(request: Request) -> Response:
-    """POST /api/v1/repos/<id>/move: {"path", "dst_dir", "new_name"?} moves or renames."""
-    user = await current_user(request)
-    await _unlocked(request, user)
-    path, dst_dir, new_name = await _transfer_body(request)
-    await run_in_threadpool(lambda: files.move_path(
-        deps_of(request), user, _repo(request), path, dst_dir=dst_dir, new_name=new_name))
-    return Response(status_code=204)
+    """POST /api/v1/repos/<id>/move: {"path", "dst_dir", "new_name"?, "dst_repo"?}."""
+    return await _transfer(request, move=True)
 
 
 async def copy(request: Request) -> Response:
-    """POST /api/v1/repos/<id>/copy: {"path", "dst_dir", "new_name"?} copies (no bytes)."""
-    user = await current_user(request)
-    await _unlocked(request, user)
-    path, dst_dir, new_name = await _transfer_body(request)
-    await run_in_threadpool(lambda: files.copy_path(
-        deps_of(request), user, _repo(request), path, dst_dir=dst_dir, new_name=new_name))
-    return Response(status_code=204)
+    """POST /api/v1/repos/<id>/copy: {"path", "dst_dir", "new_name"?, "dst_repo"?}."""
+    return await _transfer(request, move=False)
 
 
 async def delete_many(request: Request) -> Response:
@@ -226,8 +233,8 @@ async def zip_folder(request: Request) -> Response:
     key = await _unlocked(request, user)
     archive = await run_in_threadpool(lambda: downloads.zip_folder(
         deps_of(request), user, _repo(request), required_path(request), file_key=key))
-    return StreamingResponse(archive.chunks, media_type="application/zip", headers={
-        "content-disposition": f"attachment; filename*=UTF-8''{quote(archive.filename)}",
+    return streamed(archive.chunks, media_type="application/zip", headers={
+        "content-disposition": content_disposition(archive.filename),
         "x-content-type-options": "nosniff"})
 
 

@@ -9,11 +9,10 @@ names and contents are the library's data.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sesamedisk.domain import crypto
@@ -23,6 +22,7 @@ from sesamedisk.errors import InvalidRequest
 from sesamedisk.services import history, trash
 from sesamedisk.web.api.files import dirent_json
 from sesamedisk.web.requests import deps_of, int_query, read_json, required_path
+from sesamedisk.web.responses import content_disposition, streamed
 from sesamedisk.web.unlocks import open_library
 
 
@@ -79,10 +79,9 @@ async def commit_file(request: Request) -> Response:
         lambda: history.read_file_at(deps_of(request), user, library_id,
                                      request.path_params["commit_id"], required_path(request),
                                      file_key=key))
-    name = quote(content.dirent.name)
-    return StreamingResponse(content.chunks, media_type="application/octet-stream", headers={
+    return streamed(content.chunks, headers={
         "content-length": str(content.size),
-        "content-disposition": f"attachment; filename*=UTF-8''{name}"})
+        "content-disposition": content_disposition(content.dirent.name)})
 
 
 async def file_history(request: Request) -> Response:

@@ -4,14 +4,15 @@ All need `Authorization: Token` (or the web session). `p` is a path in the libra
 - `POST /api2/repos/<id>/` form `password=` [op=setpassword|checkpassword]: unlock an
   encrypted library for this token (§8.4) -> "success"; `op=rename&repo_name=` renames.
 - `POST /api/v2.1/repos/<id>/set-password/` form/JSON `password`: unlock -> {"success": true}.
-- `GET /api2/repos/<id>/dir/?p=[&t=f|d]`: entries, folders first then files by lower-cased
-  name; headers `oid` (folder id), `dir_perm`. 440 when the library is locked.
+- `GET /api2/repos/<id>/dir/?p=[&t=f|d][&recursive=1]`: see seafile_blocks (read side).
 - `POST …/dir/?p=` `operation=mkdir[&create_parents=true]` -> 201 "success";
   `operation=rename&newname=` -> "success". `DELETE …/dir/?p=` -> "success".
 - `GET /api2/repos/<id>/file/?p=[&reuse=1]` -> "<base>/seafhttp/files/<token>/<name>" (a
   JSON string), header `oid`. Without reuse the link works once; with reuse for an hour.
+  `op=downloadblks` answers the block list instead (seafile_blocks.download_blocks).
 - `POST …/file/?p=` `operation=rename&newname=` | `move|copy&dst_dir=[&dst_repo=]` |
-  `create` -> "success" (move/copy stay inside one library). `DELETE …/file/?p=`.
+  `create` -> "success" (a `dst_repo` other than <id>: into that library, see
+  web/api/cross_library). `DELETE …/file/?p=`.
 - `GET …/file/detail/?p=` -> {id,type,name,size,mtime,permission,starred,last_modifier_*}.
 - `GET …/file/history/?p=` -> {"commits": [{id,ctime,creator_name,desc,rev_file_id,
   rev_file_size,root_id,parent_id}]}, newest first.
@@ -39,6 +40,8 @@ from sesamedisk.domain.objects import Dirent, FileObject
 from sesamedisk.domain.records import Library, User
 from sesamedisk.errors import InvalidRequest, PathNotFound
 from sesamedisk.services import files, history, libraries, transfer_links
+from sesamedisk.web.api.cross_library import transfer_between
+from sesamedisk.web.api.seafile_blocks import download_blocks, entry_json, modifier_fields
 from sesamedisk.web.auth import current_user
 from sesamedisk.web.requests import deps_of, form_text, read_json, read_small_form
 from sesamedisk.web.unlocks import file_key_for, open_library, remember_key, unlocked_keys
@@ -63,22 +66,6 @@ async def _open(request: Request) -> tuple[User, Library]:
 
 def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
-
-
-def _modifier(email: str | None) -> dict[str, str]:
-    email = email or ""
-    return {"modifier_email": email, "modifier_name": email.split("@")[0],
-            "modifier_contact_email": email}
-
-
-def _entry_json(dirent: Dirent, permission: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": "dir" if dirent.is_dir else "file", "id": dirent.id,
-                           "name": dirent.name, "mtime": dirent.mtime,
-                           "permission": permission, "starred": False}
-    if not dirent.is_dir:
-        out["size"] = dirent.size or 0
-        out.update(_modifier(dirent.modifier))
-    return out
 
 
 async def unlock(request: Request) -> Response:
@@ -117,24 +104,6 @@ async def set_password(request: Request) -> Response:
         password = _field(await read_small_form(request), "password")
     await _unlock(request, user, request.path_params["repo_id"], password)
     return JSONResponse({"success": True})
-
-
-async def list_dir(request: Request) -> Response:
-    """GET /api2/repos/<id>/dir/?p=: a folder's entries, folders first, by lower-cased name."""
-    user, library = await _open(request)
-    path = request.query_params.get("p") or "/"
-    deps = deps_of(request)
-    entry = await run_in_threadpool(transfer_links.entry_at, deps, user, library.id, path)
-    if entry is None or not entry.is_dir:
-        raise PathNotFound(f"no folder {path}")
-    directory = await run_in_threadpool(files.list_dir, deps, user, library.id, path)
-    wanted = request.query_params.get("t")
-    dirents = [d for d in directory.dirents
-               if wanted not in ("f", "d") or d.is_dir == (wanted == "d")]
-    dirents.sort(key=lambda d: (not d.is_dir, d.name.lower(), d.name))
-    permission = library_permission(user, library).value
-    return JSONResponse([_entry_json(d, permission) for d in dirents],
-                        headers={"oid": entry.id, "dir_perm": permission})
 
 
 async def dir_op(request: Request) -> Response:
@@ -188,6 +157,8 @@ async def _link(request: Request, op: str, path: str, *, reuse: bool) -> tuple[s
 
 async def file_link(request: Request) -> Response:
     """GET /api2/repos/<id>/file/?p=[&reuse=1]: a download URL (JSON string), header oid."""
+    if request.query_params.get("op") == "downloadblks":
+        return await download_blocks(request)
     reuse = request.query_params.get("reuse") == "1"
     token, entry = await _link(request, transfer_links.DOWNLOAD, _path(request), reuse=reuse)
     url = f"{_base(request)}/seafhttp/files/{token}/{quote(entry.name)}"
@@ -218,12 +189,13 @@ async def file_op(request: Request) -> Response:
         await _rename(request, user, library, path, _field(form, "newname"))
     elif operation in ("move", "copy"):
         dst_repo = _field(form, "dst_repo") or library.id
-        if dst_repo != library.id:
-            raise InvalidRequest("moving or copying to another library is not supported")
         dst_dir = _field(form, "dst_dir")
         if not dst_dir:
             raise InvalidRequest("dst_dir is required")
-        if operation == "move":
+        if dst_repo != library.id:
+            await transfer_between(request, user, library.id, path, dst_repo, dst_dir,
+                                   move=operation == "move")
+        elif operation == "move":
             await run_in_threadpool(lambda: files.move_path(deps, user, library.id, path,
                                                             dst_dir=dst_dir))
         else:
@@ -248,8 +220,8 @@ async def file_detail(request: Request) -> Response:
                                     library.id, path)
     if entry is None or entry.is_dir:
         raise PathNotFound(f"no file {path}")
-    out = _entry_json(entry, library_permission(user, library).value)
-    out.update({f"last_{k}": v for k, v in _modifier(entry.modifier).items()})
+    out = entry_json(entry, library_permission(user, library).value)
+    out.update({f"last_{k}": v for k, v in modifier_fields(entry.modifier).items()})
     return JSONResponse(out)
 
 
@@ -280,7 +252,6 @@ def routes() -> list[BaseRoute]:
     table: list[tuple[str, Any, list[str]]] = [
         (f"{repo}/", unlock, ["POST"]),
         (f"{v21}/set-password/", set_password, ["POST"]),
-        (f"{repo}/dir/", list_dir, ["GET"]),
         (f"{repo}/dir/", dir_op, ["POST"]),
         (f"{repo}/dir/", delete_entry, ["DELETE"]),
         (f"{repo}/file/", file_link, ["GET"]),

@@ -139,7 +139,7 @@ async def put_chunk(request: Request) -> Response:
     key: crypto.FileKey | None = file_key_for(request, library)
     offset, length = parse_content_range(request.headers.get("content-range"), state.size)
     chunk_sha256 = request.headers.get("x-chunk-sha256")
-    queue: asyncio.Queue[bytes | Exception | None] = asyncio.Queue(PREFETCH_PIECES)
+    queue: asyncio.Queue[bytearray | Exception | None] = asyncio.Queue(PREFETCH_PIECES)
     receiver = asyncio.ensure_future(_receive(request, queue))
     body = blocking_iter(_drain(queue))
     try:
@@ -159,24 +159,24 @@ async def put_chunk(request: Request) -> Response:
     return JSONResponse({"received": new.received})
 
 
-async def _receive(request: Request, queue: asyncio.Queue[bytes | Exception | None]) -> None:
+async def _receive(request: Request, queue: asyncio.Queue[bytearray | Exception | None]) -> None:
     """Put the body into `queue` in 1 MiB pieces, then None (or the error that ended it)."""
     pending = bytearray()
     try:
         async for piece in request.stream():
             pending += piece
             if len(pending) >= STREAM_CHUNK:
-                await queue.put(bytes(pending))
-                pending.clear()
+                await queue.put(pending)  # handed over, not copied: a new buffer follows
+                pending = bytearray()
         if pending:
-            await queue.put(bytes(pending))
+            await queue.put(pending)
     except Exception as exc:  # a client disconnect: the worker raises it
         await queue.put(exc)
         return
     await queue.put(None)
 
 
-async def _drain(queue: asyncio.Queue[bytes | Exception | None]) -> AsyncIterator[bytes]:
+async def _drain(queue: asyncio.Queue[bytearray | Exception | None]) -> AsyncIterator[bytearray]:
     """The pieces `_receive` queues, raising the error it met."""
     while True:
         item = await queue.get()

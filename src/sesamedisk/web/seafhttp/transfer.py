@@ -24,12 +24,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 import anyio.to_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sesamedisk import errors
@@ -39,6 +39,7 @@ from sesamedisk.ports.deps import Deps
 from sesamedisk.services import downloads, files, transfer_links, uploads
 from sesamedisk.services.transfer_links import DOWNLOAD, UPDATE, UPLOAD, NewFile, Transfer
 from sesamedisk.web.requests import blocking_iter, deps_of
+from sesamedisk.web.responses import content_disposition, streamed
 from sesamedisk.web.seafhttp.multipart import MultipartStream
 from sesamedisk.web.unlocks import unlocked_keys
 
@@ -69,11 +70,6 @@ def _file_key(request: Request, transfer: Transfer) -> crypto.FileKey | None:
     return key
 
 
-def _disposition(name: str) -> str:
-    fallback = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
-
-
 def _byte_range(header: str | None) -> tuple[int, int | None] | None:
     """(start, end) as slice bounds of a single `bytes=` range; None for none or several."""
     match = _RANGE.match((header or "").strip())
@@ -96,17 +92,15 @@ async def download(request: Request) -> Response:
     content = await run_in_threadpool(lambda: downloads.read_range(
         deps, transfer.actor, transfer.library.id, transfer.token.path, start=start, end=end,
         file_key=key))
-    headers = {"content-disposition": _disposition(content.dirent.name),
+    headers = {"content-disposition": content_disposition(content.dirent.name),
                "accept-ranges": "bytes", "content-length": str(content.length)}
     if span is None:
-        return StreamingResponse(content.chunks, headers=headers,
-                                 media_type="application/octet-stream")
+        return streamed(content.chunks, headers=headers)
     if content.length == 0:
         return PlainTextResponse("range not satisfiable", status_code=416,
                                  headers={"content-range": f"bytes */{content.size}"})
     headers["content-range"] = f"bytes {content.start}-{content.end - 1}/{content.size}"
-    return StreamingResponse(content.chunks, status_code=206, headers=headers,
-                             media_type="application/octet-stream")
+    return streamed(content.chunks, status_code=206, headers=headers)
 
 
 def _name(raw: str) -> str:

@@ -1,0 +1,140 @@
+"""Block-level uploads of the mobile apps (spec §10.4): raw blocks first, then a commit.
+
+The apps cut a file into blocks themselves (for an encrypted library they encrypt each
+block with the library's file key, so the server never needs the password), ask which
+blocks the library lacks, post those as raw blocks and finally commit the file from its
+block ids. Links are the upload and update links of `transfer_links` (write permission,
+re-checked whenever a link is used).
+
+What the server checks before a commit: every block is stored in this library; for a
+plain library the blocks' sizes add up to `file_size`. For an encrypted library it cannot
+know the plaintext size; it only checks that each block is whole AES blocks and that
+`file_size` lies within what PKCS#7 padding allows (each block is 1 to 16 bytes longer
+than its plaintext).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sesamedisk.domain import crypto, paths
+from sesamedisk.domain.access import can_write
+from sesamedisk.domain.ids import require_object_id
+from sesamedisk.domain.objects import Dirent, FileObject
+from sesamedisk.domain.records import Library, User
+from sesamedisk.errors import InvalidRequest, PermissionDenied, TooLarge
+from sesamedisk.ports.deps import Deps
+from sesamedisk.ports.objects import ObjectKind
+from sesamedisk.services import transfer_links
+from sesamedisk.services.libraries import get_library
+from sesamedisk.services.transfer_links import UPDATE, UPLOAD, NewFile, Transfer
+
+MAX_RAW_BLOCK_BYTES = 10 * 1024 * 1024
+"""Largest raw block accepted (apps send 2 MiB blocks, Seafile's server cuts at most 8 MiB)."""
+MAX_BLOCKS_PER_FILE = 200_000
+"""Most block ids one commit or one missing-blocks question may name (400 GB of 2 MiB)."""
+MAX_BLOCK_LIST_BYTES = 48 * MAX_BLOCKS_PER_FILE
+"""Largest text field listing block ids (40 hex plus quotes, separators and spaces each)."""
+
+
+class BlocksMissing(InvalidRequest):
+    """A commit names blocks the library does not hold (Seafile answers 446)."""
+
+    def __init__(self, missing: Sequence[str]) -> None:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        super().__init__(f"{len(missing)} block(s) not uploaded to this library: {shown}")
+        self.missing = list(missing)
+
+
+def _writable(deps: Deps, actor: User, library_id: str) -> Library:
+    library = get_library(deps, actor, library_id)
+    if not can_write(actor, library):
+        raise PermissionDenied("no write permission on this library")
+    return library
+
+
+def block_ids(values: Sequence[object]) -> list[str]:
+    """Validated block ids (40 lower-case hex each), in order; InvalidRequest otherwise."""
+    if len(values) > MAX_BLOCKS_PER_FILE:
+        raise InvalidRequest(f"more than {MAX_BLOCKS_PER_FILE} block ids")
+    return [require_object_id(value, "block id") for value in values]
+
+
+def missing_blocks(deps: Deps, actor: User, library_id: str,
+                   wanted: Sequence[str]) -> list[str]:
+    """The ids among `wanted` that the library does not store yet (in order, no repeats)."""
+    library = _writable(deps, actor, library_id)
+    return deps.objects.missing(ObjectKind.BLOCK, library.id, block_ids(wanted))
+
+
+def redeem(deps: Deps, token: str) -> Transfer:
+    """The transfer of an upload or update link (raw blocks may come through either)."""
+    try:
+        return transfer_links.redeem(deps, token, UPLOAD)
+    except PermissionDenied:
+        return transfer_links.redeem(deps, token, UPDATE)
+
+
+def store_block(deps: Deps, transfer: Transfer, block_id: str, data: bytes) -> None:
+    """Store one raw block; InvalidRequest when its SHA-1 is not `block_id`."""
+    require_object_id(block_id, "block id")
+    if len(data) > MAX_RAW_BLOCK_BYTES:
+        raise TooLarge(f"block {block_id} is larger than {MAX_RAW_BLOCK_BYTES} bytes")
+    # The verifying store hashes the bytes and refuses them unless they are the block.
+    deps.objects.put(ObjectKind.BLOCK, transfer.library.id, block_id, data)
+
+
+def _check_size(deps: Deps, library: Library, ids: Sequence[str], size: int) -> None:
+    sizes = [deps.objects.size(ObjectKind.BLOCK, library.id, block_id) for block_id in ids]
+    stored = sum(sizes)
+    if not library.encrypted:
+        if stored != size:
+            raise InvalidRequest(f"file_size is {size} but the blocks hold {stored} bytes")
+        return
+    for block_id, length in zip(ids, sizes, strict=True):
+        if length == 0 or length % crypto.AES_BLOCK:
+            raise InvalidRequest(f"block {block_id} is not encrypted data (its length is "
+                                 f"{length} bytes, not a multiple of {crypto.AES_BLOCK})")
+    low, high = stored - crypto.AES_BLOCK * len(ids), stored - len(ids)
+    if not low <= size <= high:
+        raise InvalidRequest(f"file_size {size} cannot be the plaintext of these encrypted "
+                             f"blocks (between {low} and {high} bytes)")
+
+
+def file_from_blocks(deps: Deps, library: Library, ids: Sequence[str],
+                     size: int) -> FileObject:
+    """The file object of stored blocks; BlocksMissing names any block not stored."""
+    if size < 0:
+        raise InvalidRequest("file_size must not be negative")
+    checked = block_ids(ids)
+    missing = deps.objects.missing(ObjectKind.BLOCK, library.id, checked)
+    if missing:
+        raise BlocksMissing(missing)
+    _check_size(deps, library, checked, size)
+    return FileObject(block_ids=tuple(checked), size=size)
+
+
+def commit_new(deps: Deps, transfer: Transfer, ids: Sequence[str], size: int, *,
+               parent_dir: str, name: str, replace: bool, mtime: int | None) -> Dirent:
+    """Add the file made of `ids` to the link's folder (a taken name gets "name (1)").
+
+    PermissionDenied when `parent_dir` is not the link's folder.
+    """
+    if paths.normalize(parent_dir) != transfer.token.path:
+        raise PermissionDenied("parent_dir is not the folder of this upload link")
+    content = file_from_blocks(deps, transfer.library, ids, size)
+    new = NewFile(name=name, content=content, mtime=mtime)
+    placed = transfer_links.add_files(deps, transfer.actor, transfer.library.id,
+                                      transfer.token.path, [new], replace=replace)
+    return placed[0]
+
+
+def commit_update(deps: Deps, transfer: Transfer, ids: Sequence[str], size: int, *,
+                  target: str, mtime: int | None) -> Dirent:
+    """Give the existing file `target` (in the link's folder) the content made of `ids`."""
+    target = paths.normalize(target)
+    if paths.is_root(target) or paths.parent(target) != transfer.token.path:
+        raise PermissionDenied("target_file is not in the folder of this update link")
+    content = file_from_blocks(deps, transfer.library, ids, size)
+    return transfer_links.update_file(deps, transfer.actor, transfer.library.id, target,
+                                      content, mtime=mtime)

@@ -1,0 +1,66 @@
+"""Responses that stream file content: read-ahead of blocks and the download headers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from urllib.parse import quote
+
+import anyio.to_thread
+from starlette.responses import StreamingResponse
+
+SEND_PIECE = 1024 * 1024
+"""Largest write handed to the server: bigger ones send slower on uvloop (measured)."""
+
+
+def content_disposition(name: str, *, inline: bool = False) -> str:
+    """`attachment` (or `inline`) naming the file, with an ASCII fallback for old clients."""
+    fallback = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    kind = "inline" if inline else "attachment"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
+
+
+def _next(chunks: Iterator[bytes]) -> bytes | None:
+    return next(chunks, None)
+
+
+async def read_ahead(chunks: Iterator[bytes]) -> AsyncIterator[bytes | memoryview]:
+    """Yield `chunks`, in pieces of at most `SEND_PIECE`, while a thread reads the next one.
+
+    Reading (and verifying) a block then overlaps sending the previous one, where a plain
+    iteration would leave the socket idle during every read; 1 MiB writes are what the
+    server sends fastest (docs/adr/0011-web-transfer-speed.md). At most one chunk is read
+    ahead; the iterator is closed at the end, also when the client goes away.
+    """
+    pending = asyncio.ensure_future(anyio.to_thread.run_sync(_next, chunks))
+    try:
+        while (chunk := await pending) is not None:
+            pending = asyncio.ensure_future(anyio.to_thread.run_sync(_next, chunks))
+            if len(chunk) <= SEND_PIECE:
+                yield chunk
+                continue
+            view = memoryview(chunk)
+            for start in range(0, len(view), SEND_PIECE):
+                yield view[start:start + SEND_PIECE]
+    finally:
+        if pending.done():
+            _close(chunks, pending)
+        else:  # the client left while a read was running: close once it ends
+            pending.add_done_callback(lambda task: _close(chunks, task))
+
+
+def _close(chunks: Iterator[bytes], task: asyncio.Future[bytes | None]) -> None:
+    """Close the iterator (running its cleanup); a read error there was already answered."""
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it as lost
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
+
+
+def streamed(chunks: Iterator[bytes], *, status_code: int = 200,
+             media_type: str = "application/octet-stream",
+             headers: dict[str, str] | None = None) -> StreamingResponse:
+    """A response sending `chunks` with one chunk read ahead."""
+    return StreamingResponse(read_ahead(chunks), status_code=status_code,
+                             media_type=media_type, headers=headers)

@@ -1,0 +1,103 @@
+"""read_ahead: every chunk in order, one read ahead, the iterator closed however it ends."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import anyio
+import pytest
+
+from sesamedisk.web.responses import SEND_PIECE, content_disposition, read_ahead
+
+
+class Source:
+    """Chunks produced on demand, recording reads, the reading threads and the close."""
+
+    def __init__(self, count: int, fail_at: int | None = None) -> None:
+        self.count = count
+        self.fail_at = fail_at
+        self.read = 0
+        self.closed = threading.Event()
+        self.threads: set[int] = set()
+
+    def chunks(self) -> Iterator[bytes]:
+        try:
+            for index in range(self.count):
+                self.threads.add(threading.get_ident())
+                if index == self.fail_at:
+                    raise OSError("block unreadable")
+                self.read += 1
+                yield b"%d" % index
+        finally:
+            self.closed.set()
+
+
+def test_all_chunks_in_order_read_off_the_event_loop() -> None:
+    source = Source(20)
+
+    async def main() -> list[bytes]:
+        return [chunk async for chunk in read_ahead(source.chunks())]
+
+    assert anyio.run(main) == [b"%d" % i for i in range(20)]
+    assert threading.get_ident() not in source.threads
+    assert source.closed.is_set()
+
+
+def test_one_chunk_is_read_ahead_of_the_consumer() -> None:
+    source = Source(10)
+
+    async def main() -> list[int]:
+        seen = []
+        async for _ in read_ahead(source.chunks()):
+            await anyio.sleep(0.01)  # the next read finishes meanwhile
+            seen.append(source.read)
+        return seen
+
+    seen = anyio.run(main)
+    assert seen[:5] == [2, 3, 4, 5, 6]
+
+
+def test_a_consumer_that_stops_early_closes_the_iterator() -> None:
+    source = Source(100)
+
+    async def main() -> None:
+        stream = read_ahead(source.chunks())
+        async for chunk in stream:
+            if chunk == b"3":
+                break
+        await stream.aclose()
+
+    anyio.run(main)
+    assert source.closed.wait(5)
+    assert source.read < 10
+
+
+def test_a_read_error_reaches_the_consumer() -> None:
+    source = Source(10, fail_at=4)
+
+    async def main() -> list[bytes]:
+        return [chunk async for chunk in read_ahead(source.chunks())]
+
+    with pytest.raises(OSError, match="block unreadable"):
+        anyio.run(main)
+    assert source.closed.is_set()
+
+
+def test_content_disposition_has_an_ascii_fallback_and_the_utf8_name() -> None:
+    assert content_disposition('Bericht "März".pdf') == (
+        "attachment; filename=\"Bericht _M_rz_.pdf\"; "
+        "filename*=UTF-8''Bericht%20%22M%C3%A4rz%22.pdf")
+    assert content_disposition("a.png", inline=True).startswith('inline; filename="a.png"')
+
+
+def test_big_chunks_are_sent_in_pieces_of_at_most_one_mib() -> None:
+    big = bytes(range(256)) * (3 * 4096 + 17)  # a little over 3 MiB
+
+    async def main() -> list[bytes]:
+        return [bytes(piece) async for piece in read_ahead(iter([big, b"tail"]))]
+
+    pieces = anyio.run(main)
+    assert max(len(p) for p in pieces) <= SEND_PIECE
+    assert len(pieces) == 5
+    assert b"".join(pieces) == big + b"tail"
