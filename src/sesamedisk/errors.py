@@ -71,6 +71,10 @@ class QuotaExceeded(SesameError):
     """The storage quota is used up."""
 
 
+class TooManyRequests(SesameError):
+    """Too many of something open at once (e.g. unfinished uploads); finish some first."""
+
+
 class TooLarge(SesameError):
     """The request or object is larger than allowed."""
 

@@ -215,6 +215,22 @@ def test_cancel_forgets_the_session(app: App, alice: dict[str, str], repo: str) 
     assert app.client.delete(url, headers=alice).status_code == 404
 
 
+def test_open_sessions_per_user_are_capped(app: App, alice: dict[str, str], repo: str,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(uploads, "MAX_OPEN_UPLOADS_PER_USER", 2)
+    first = _start(app, alice, repo, "/1.bin", 10)
+    _start(app, alice, repo, "/2.bin", 10)
+    refused = app.client.post(f"/api/v1/repos/{repo}/uploads",
+                              json={"path": "/3.bin", "size": 10}, headers=alice)
+    assert refused.status_code == 429
+    assert "unfinished uploads" in refused.json()["error_msg"]
+    bob = app.login(BOB)  # the cap is per user
+    _start(app, bob, str(app.create_library(bob, "bob's")["repo_id"]), "/b.bin", 10)
+    finished = _put(app, alice, first["id"], b"0123456789", 0, 10)
+    assert finished.status_code == 201, finished.text  # a finished upload frees its place
+    _start(app, alice, repo, "/3.bin", 10)
+
+
 def test_name_clash_numbers_or_replaces(app: App, alice: dict[str, str], repo: str) -> None:
     _upload(app, alice, repo, "/n.txt", b"first", [])
     second = _upload(app, alice, repo, "/n.txt", b"second", [3])

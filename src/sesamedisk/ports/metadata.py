@@ -192,6 +192,10 @@ class UploadRepository(Protocol):
         """The user's most recently updated session for this path (and size, unless None)."""
         ...
 
+    def count_for_user(self, user_id: int) -> int:
+        """How many sessions the user has open."""
+        ...
+
     def blocks(self, upload_id: str) -> Sequence[UploadBlock]:
         """The session's final blocks in file order."""
         ...

@@ -27,6 +27,7 @@ from sesamedisk.errors import (
     LibraryNotFound,
     NotFound,
     PermissionDenied,
+    TooManyRequests,
     Unavailable,
 )
 from sesamedisk.ports.deps import Deps
@@ -37,9 +38,11 @@ from sesamedisk.services.library_objects import LibraryObjects
 from sesamedisk.services.upload_chunks import ingest, read_tail
 
 MAX_UPLOAD_BYTES = 1 << 40
+"""Largest file a session accepts (1 TiB)."""
 MAX_MTIME = (1 << 63) - 1
 """The largest modification time a signed 64-bit column (and Seafile's fs objects) can hold."""
-"""Largest file a session accepts (1 TiB)."""
+MAX_OPEN_UPLOADS_PER_USER = 500
+"""Unfinished sessions one user may hold (abandoned ones expire with `gc`, ADR 0010)."""
 MAX_NUMBERED_NAMES = 1000
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -106,6 +109,9 @@ def start_upload(deps: Deps, actor: User, library_id: str, path: str, size: int,
                     path=target, size=size, received=0, tail_block_id=None, mtime=mtime,
                     replace=replace, created_at=now, updated_at=now)
     with deps.uow() as uow:
+        if uow.uploads.count_for_user(actor.id) >= MAX_OPEN_UPLOADS_PER_USER:
+            raise TooManyRequests(f"you have {MAX_OPEN_UPLOADS_PER_USER} unfinished uploads: "
+                                  "finish or cancel some before starting another")
         uow.uploads.add(upload)
         uow.commit()
     return _finish(deps, actor, upload) if size == 0 else _state(upload)

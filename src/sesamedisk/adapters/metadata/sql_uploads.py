@@ -59,6 +59,11 @@ class SqlUploadRepository:
         row = self._db.execute(statement).first()
         return None if row is None else _upload(row)
 
+    def count_for_user(self, user_id: int) -> int:
+        """How many sessions the user has open."""
+        statement = select(func.count()).select_from(uploads).where(uploads.c.user_id == user_id)
+        return int(self._db.execute(statement).scalar_one())
+
     def blocks(self, upload_id: str) -> Sequence[UploadBlock]:
         """The session's final blocks in file order."""
         statement = (
