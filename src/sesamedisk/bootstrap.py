@@ -28,7 +28,7 @@ from sesamedisk.errors import InvalidRequest, LibraryNotFound
 from sesamedisk.ports.deps import Deps
 from sesamedisk.ports.metadata import UnitOfWorkFactory
 from sesamedisk.ports.objects import ObjectStore
-from sesamedisk.ports.previews import Previews
+from sesamedisk.ports.previews import MIB, Previews
 from sesamedisk.ports.storage import StorageAdmin
 from sesamedisk.services import accounts
 from sesamedisk.storage_config import Backend, LocalBackend, S3Backend
@@ -129,12 +129,18 @@ def build_deps(settings: Settings, *, recover: bool = True) -> Deps:
 
     return Deps(uow=uow, objects=objects, close=close, storage=admin,
                 default_regions=None if default_regions is None else frozenset(default_regions),
-                gc_policy=gc_policy(settings), previews=build_previews(settings.data))
+                gc_policy=gc_policy(settings), previews=build_previews(settings))
 
 
-def build_previews(data: Path) -> Previews:
-    """Previews rendered locally, cached in <data>/preview-cache, scratch in <data>/preview-tmp."""
-    return Previews(renderer=LocalRenderer(), cache=FilePreviewCache(data / "preview-cache"),
+def build_previews(settings: Settings) -> Previews:
+    """Previews rendered locally, cached in <data>/preview-cache, scratch in <data>/preview-tmp.
+
+    Office conversions never see the data folder beyond their scratch folder.
+    """
+    data, config = settings.data, settings.previews
+    renderer = LocalRenderer(config.office_network_isolation, hidden_dirs=(data,))
+    cache = FilePreviewCache(data / "preview-cache", max_bytes=config.cache_max_mb * MIB)
+    return Previews(renderer=renderer, cache=cache,
                     scratch=LocalScratch(data / "preview-tmp", TEMP_FILE_GRACE_SECONDS))
 
 

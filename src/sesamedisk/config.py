@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -16,6 +16,21 @@ from pydantic_settings import (
 from sesamedisk.storage_config import GcSettings, S3Backend, ScrubSettings, StorageSettings
 
 REDACTED = "********"
+
+
+class PreviewSettings(BaseModel):
+    """The [previews] section: the size of the render cache and how conversions are confined."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cache_max_mb: int = Field(
+        default=2048, ge=1, description="Size cap of <data>/preview-cache in MiB; the least "
+                                        "recently used renders are evicted beyond it.")
+    office_network_isolation: Literal["required", "best-effort"] = Field(
+        default="best-effort",
+        description="LibreOffice runs without network (`unshare --net`); when that is "
+                    "impossible, `required` refuses office previews (503), `best-effort` "
+                    "converts anyway and logs a warning once.")
 
 
 class Settings(BaseSettings):
@@ -45,6 +60,8 @@ class Settings(BaseSettings):
                                  description="Background verification of every copy.")
     gc: GcSettings = Field(default_factory=GcSettings,
                            description="History retention, trash and garbage collection.")
+    previews: PreviewSettings = Field(default_factory=PreviewSettings,
+                                      description="Preview cache size, office conversion sandbox.")
 
     @property
     def objects_dir(self) -> Path:

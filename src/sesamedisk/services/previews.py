@@ -2,12 +2,17 @@
 
 Renders of plain libraries are cached by (library, file id, variant). Nothing decrypted from
 an encrypted library is ever cached: its renders are made in memory or in a private scratch
-folder that is removed when the request is done.
+folder that is removed when the request is done. Concurrent requests for the same office
+document convert it once; a cached PDF is linked into the request's scratch folder before use,
+so an eviction meanwhile means converting again, never a failed request.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
+import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +22,7 @@ from sesamedisk.domain import crypto
 from sesamedisk.domain.records import User
 from sesamedisk.errors import InvalidRequest, TooLarge, Unavailable
 from sesamedisk.ports.deps import Deps
-from sesamedisk.ports.previews import CacheKey, Previews
+from sesamedisk.ports.previews import CacheKey, PreviewCache, Previews
 from sesamedisk.services import files
 from sesamedisk.services.libraries import get_library
 from sesamedisk.services.preview_kinds import (
@@ -127,25 +132,84 @@ def _read_head(source: _Source, max_bytes: int) -> bytes:
     return b"".join(parts)
 
 
+class _KeyedLocks:
+    """One lock per cache key while someone holds or waits for it: single-flight conversions."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[CacheKey, tuple[threading.Lock, int]] = {}
+
+    @contextmanager
+    def hold(self, key: CacheKey) -> Iterator[None]:
+        """Hold the lock of `key`; the last one out forgets it."""
+        with self._guard:
+            lock, users = self._locks.get(key, (threading.Lock(), 0))
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
+
+
+_CONVERSIONS = _KeyedLocks()
+"""Concurrent requests for the same office document wait for one conversion, then share it."""
+
+
+def _pinned(cache: PreviewCache, key: CacheKey, folder: Path) -> Path | None:
+    """A link (or copy) in `folder` of the cached entry, which eviction cannot take away."""
+    cached = cache.path_of(key)
+    if cached is None:
+        return None
+    pinned = folder / "cached.pdf"
+    try:
+        os.link(cached, pinned)
+    except FileNotFoundError:  # evicted between the check and the link
+        return None
+    except OSError:  # another file system, or hard links not allowed: copy it
+        try:
+            shutil.copyfile(cached, pinned)
+        except FileNotFoundError:
+            return None
+    return pinned
+
+
+def _converted(source: _Source, folder: Path) -> Path:
+    """LibreOffice's PDF of the office document, in `folder`."""
+    previews, limits = source.previews, source.previews.limits
+    original = previews.scratch.spool(folder, f"source.{extension(source.name)}",
+                                      source.content.chunks, limits.max_office_bytes)
+    pdf = previews.renderer.office_to_pdf(original, folder, limits.office_timeout_seconds)
+    original.unlink()
+    return pdf
+
+
 @contextmanager
 def _pdf_of(source: _Source) -> Iterator[Path]:
     """A PDF of the source on local disk: spooled, cached, or converted from an office file."""
-    previews, limits = source.previews, source.previews.limits
-    cache_key = source.key("document.pdf") if source.kind is Kind.OFFICE else None
-    cached = None if cache_key is None else previews.cache.path_of(cache_key)
-    if cached is not None:
-        yield cached
-        return
+    previews = source.previews
     with previews.scratch.private_dir() as folder:
         if source.kind is Kind.PDF:
             yield previews.scratch.spool(folder, "document.pdf", source.content.chunks,
-                                         limits.max_pdf_bytes)
+                                         previews.limits.max_pdf_bytes)
             return
-        original = previews.scratch.spool(folder, f"source.{extension(source.name)}",
-                                          source.content.chunks, limits.max_office_bytes)
-        pdf = previews.renderer.office_to_pdf(original, folder, limits.office_timeout_seconds)
-        original.unlink()
-        yield pdf if cache_key is None else previews.cache.store_file(cache_key, pdf)
+        cache_key = source.key("document.pdf")
+        if cache_key is None:
+            yield _converted(source, folder)
+            return
+        pdf = _pinned(previews.cache, cache_key, folder)
+        if pdf is None:
+            with _CONVERSIONS.hold(cache_key):
+                pdf = _pinned(previews.cache, cache_key, folder)
+                if pdf is None:
+                    pdf = _converted(source, folder)
+                    previews.cache.store_file(cache_key, pdf)
+        yield pdf
 
 
 def _page_count(source: _Source) -> int:

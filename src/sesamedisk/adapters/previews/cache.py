@@ -1,38 +1,85 @@
-"""The preview cache on disk: <root>/<library id>/<file id[:2]>/<file id>/<variant>."""
+"""The preview cache on disk: <root>/<library id>/<file id[:2]>/<file id>/<variant>, size-capped."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from sesamedisk.ports.previews import CacheKey
 
+TEMP_PREFIX = ".tmp-"
+LOW_WATER = 0.9
+"""Eviction frees space down to this share of the cap, so it walks the tree only now and then."""
+RESCAN_EVERY_WRITES = 1000
+RESCAN_EVERY_SECONDS = 600.0
+"""The running total is recounted this often (other processes, entries deleted by hand)."""
+STALE_TEMP_SECONDS = 3600.0
+"""Temp files older than this were left by a killed writer and are removed by a walk."""
+INSTALL_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class _Entry:
+    used: float
+    """Last write or read (the mtime: reads refresh it)."""
+    size: int
+    path: Path
+
 
 class FilePreviewCache:
-    """Write-once files keyed by content; a reader sees a whole entry or none."""
+    """Write-once files keyed by content; a reader sees a whole entry or none.
 
-    def __init__(self, root: Path) -> None:
+    With `max_bytes`, a write that pushes the cache over it evicts the least recently used
+    entries (a read refreshes an entry's mtime) until the cache is under LOW_WATER of the cap.
+    The total is counted by one walk at the first write and kept as a running sum after that,
+    recounted every RESCAN_EVERY_WRITES writes or RESCAN_EVERY_SECONDS. An entry may vanish
+    at any time: a reader holding it open keeps reading; `path_of` callers must cope.
+    """
+
+    def __init__(self, root: Path, max_bytes: int | None = None) -> None:
         self.root = root
+        self.max_bytes = max_bytes
+        self.walks = 0
+        """How often the tree was walked (counting or evicting)."""
+        self._lock = threading.Lock()
+        self._total: int | None = None
+        self._writes_since_walk = 0
+        self._walked_at = 0.0
         root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: CacheKey) -> Path:
         return self.root / key.library_id / key.file_id[:2] / key.file_id / key.variant
 
+    @staticmethod
+    def _touch(path: Path) -> bool:
+        """Mark the entry used now (LRU); False if it was evicted meanwhile."""
+        try:
+            os.utime(path)
+        except FileNotFoundError:
+            return False
+        return True
+
     def read(self, key: CacheKey) -> bytes | None:
         """The cached bytes, or None."""
+        path = self._path(key)
         try:
-            return self._path(key).read_bytes()
+            data = path.read_bytes()
         except FileNotFoundError:
             return None
+        self._touch(path)
+        return data
 
     def path_of(self, key: CacheKey) -> Path | None:
-        """Where the cached entry lies, or None if it is not cached."""
+        """Where the cached entry lies, or None; it may be evicted before the caller opens it."""
         path = self._path(key)
-        return path if path.is_file() else None
+        return path if path.is_file() and self._touch(path) else None
 
     def write(self, key: CacheKey, data: bytes) -> None:
         """Store `data` under `key` (temp file + fsync + rename)."""
@@ -47,17 +94,101 @@ class FilePreviewCache:
 
         return self._install(key, copy)
 
+    def total_bytes(self) -> int:
+        """The running total of the entries' sizes (counted now if no write counted it yet)."""
+        with self._lock:
+            if self._total is None:
+                self._total = sum(entry.size for entry in self._walk())
+            return self._total
+
+    def _temp_file(self, folder: Path) -> tuple[int, str]:
+        """A temp file in `folder`, made again if an eviction removed the empty folder."""
+        for attempt in range(INSTALL_ATTEMPTS):
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                return tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX)
+            except FileNotFoundError:
+                if attempt == INSTALL_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
     def _install(self, key: CacheKey, fill: Callable[[BinaryIO], object]) -> Path:
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        fd, temp = self._temp_file(target.parent)
         try:
             with os.fdopen(fd, "wb") as out:
                 fill(out)
                 out.flush()
                 os.fsync(out.fileno())
+                size = out.tell()
+            replaced = self._size_of(target)
             os.replace(temp, target)
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise
+        self._account(size - replaced)
         return target
+
+    @staticmethod
+    def _size_of(path: Path) -> int:
+        try:
+            return path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def _account(self, added: int) -> None:
+        """Add a write to the running total; recount or evict when due."""
+        with self._lock:
+            self._writes_since_walk += 1
+            due = (self._total is None or self._writes_since_walk >= RESCAN_EVERY_WRITES
+                   or time.monotonic() - self._walked_at >= RESCAN_EVERY_SECONDS)
+            entries = self._walk() if due else None
+            if entries is not None:
+                self._total = sum(entry.size for entry in entries)
+            else:
+                assert self._total is not None
+                self._total += added
+            if self.max_bytes is not None and self._total > self.max_bytes:
+                self._total = self._evict(entries if entries is not None else self._walk(),
+                                          int(self.max_bytes * LOW_WATER))
+
+    def _walk(self) -> list[_Entry]:
+        """Every entry with its size and last use; stale temp files are removed on the way."""
+        self.walks += 1
+        self._writes_since_walk, self._walked_at = 0, time.monotonic()
+        entries, stale_before = [], time.time() - STALE_TEMP_SECONDS
+        for folder, _, names in os.walk(self.root):
+            for name in names:
+                path = Path(folder) / name
+                try:
+                    info = path.stat()
+                except FileNotFoundError:
+                    continue
+                if not name.startswith(TEMP_PREFIX):
+                    entries.append(_Entry(info.st_mtime, info.st_size, path))
+                elif info.st_mtime < stale_before:
+                    path.unlink(missing_ok=True)
+        return entries
+
+    def _evict(self, entries: list[_Entry], goal: int) -> int:
+        """Remove the least recently used entries until at most `goal` bytes are left."""
+        total = sum(entry.size for entry in entries)
+        for entry in sorted(entries, key=lambda entry: (entry.used, str(entry.path))):
+            if total <= goal:
+                break
+            try:
+                entry.path.unlink(missing_ok=True)
+            except OSError:  # cannot be removed (permissions): it stays counted
+                continue
+            total -= entry.size
+            self._remove_empty_folders(entry.path.parent)
+        return total
+
+    def _remove_empty_folders(self, folder: Path) -> None:
+        """Remove `folder` and its parents below the root while they are empty."""
+        while folder != self.root and self.root in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (or a writer just made it): keep it
+                return
+            folder = folder.parent

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from sesamedisk.adapters.previews import images, office, pdf, text
 
 
 class LocalRenderer:
-    """Renders in this process (images, PDFs, text) or a LibreOffice subprocess (office)."""
+    """Renders in this process (images, PDFs, text) or a LibreOffice subprocess (office).
+
+    Conversions run without network per `office_isolation` and never see `hidden_dirs`
+    (the server's data folder) where mount namespaces work; `office_conversions` counts them.
+    """
+
+    def __init__(self, office_isolation: office.Isolation = "best-effort",
+                 hidden_dirs: Sequence[Path] = ()) -> None:
+        self.office_isolation: office.Isolation = office_isolation
+        self.hidden_dirs = tuple(hidden_dirs)
+        self.office_conversions = 0
+        self._counter_lock = threading.Lock()
 
     def thumbnail(self, image: bytes, size: int, max_pixels: int) -> bytes:
         """A PNG whose longest side is at most `size`, upright by its EXIF orientation."""
@@ -28,7 +41,10 @@ class LocalRenderer:
 
     def office_to_pdf(self, source: Path, out_dir: Path, timeout: float) -> Path:
         """Convert an office document to PDF inside `out_dir`."""
-        return office.to_pdf(source, out_dir, timeout)
+        with self._counter_lock:
+            self.office_conversions += 1
+        return office.to_pdf(source, out_dir, timeout, isolation=self.office_isolation,
+                             hidden_dirs=self.hidden_dirs)
 
     def highlight(self, source_text: str, filename: str) -> str:
         """Syntax-highlighted, escaped HTML."""

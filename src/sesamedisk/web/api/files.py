@@ -9,7 +9,11 @@ Every route answers 440 for an encrypted library the session has not unlocked
 - GET    /api/v1/repos/<id>/file?p=/a.txt[&inline=1] -> 200 content, or 206 for a single
   `Range: bytes=a-b | a- | -n` (416 + `Content-Range: bytes */size` when nothing of the
   file lies in it; several ranges, malformed ones or a stale `If-Range` get the whole file).
-  `ETag` is the file id; `inline=1` shows images, PDF, audio and video in the browser and
+  `ETag` is the quoted file id (content-addressed: same id, same bytes), `Last-Modified` the
+  entry's mtime, `Cache-Control: private, no-cache` (`no-store` for encrypted libraries);
+  `If-None-Match` / `If-Modified-Since` -> 304, decided after the permission check and
+  without reading a block (web/conditional). HEAD answers the same headers and reads no
+  block. `inline=1` shows images, PDF, audio and video in the browser and
   text of any kind (HTML, SVG, scripts...) as text/plain; anything else stays an attachment.
 - DELETE /api/v1/repos/<id>/file?p=       -> 204 (file or folder)
 - POST   /api/v1/repos/<id>/move   {path, dst_dir, new_name?, dst_repo?} -> 204
@@ -24,6 +28,7 @@ Every route answers 440 for an encrypted library the session has not unlocked
 
 from __future__ import annotations
 
+import dataclasses
 import mimetypes
 import re
 from typing import Any
@@ -39,6 +44,7 @@ from sesamedisk.domain.objects import Dirent
 from sesamedisk.domain.records import User
 from sesamedisk.errors import InvalidRequest
 from sesamedisk.services import downloads, files, libraries
+from sesamedisk.web import conditional
 from sesamedisk.web.api.cross_library import transfer_between
 from sesamedisk.web.auth import current_user
 from sesamedisk.web.requests import blocking_iter, deps_of, read_json, required_path
@@ -52,6 +58,10 @@ _INLINE_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg", "image/
 _TEXT_TYPES = frozenset({"application/json", "application/javascript", "application/xml",
                          "application/xhtml+xml", "image/svg+xml", "application/x-sh"})
 PLAIN_TEXT = "text/plain; charset=utf-8"
+DOWNLOAD_CACHE = "private, no-cache"
+"""Per-user, permission-checked responses: a browser keeps them but revalidates every time."""
+ENCRYPTED_DOWNLOAD_CACHE = "private, no-store"
+"""Decrypted bytes are not left in browser caches (as for previews, docs/previews.md)."""
 
 
 def _repo(request: Request) -> str:
@@ -103,13 +113,49 @@ def _inline_type(name: str) -> str | None:
     return None
 
 
-def _content_headers(request: Request, dirent: Dirent) -> tuple[str, dict[str, str]]:
-    """Content-Type and the headers naming, typing and tagging the file."""
+def _validators(dirent: Dirent) -> conditional.Validators:
+    """A file's validators: its id (strong) and its mtime."""
+    return conditional.Validators(etag=conditional.file_etag(dirent.id),
+                                  last_modified=conditional.last_modified(dirent.mtime))
+
+
+def _cache_control(file_key: crypto.FileKey | None) -> str:
+    return DOWNLOAD_CACHE if file_key is None else ENCRYPTED_DOWNLOAD_CACHE
+
+
+def _content_headers(request: Request, dirent: Dirent,
+                     file_key: crypto.FileKey | None) -> tuple[str, dict[str, str]]:
+    """Content-Type and the headers naming, typing, tagging and caching the file."""
     shown = _inline_type(dirent.name) if request.query_params.get("inline") == "1" else None
+    modified = conditional.format_http_date(conditional.last_modified(dirent.mtime))
     return shown or "application/octet-stream", {
         "content-disposition": content_disposition(dirent.name, inline=shown is not None),
         "x-content-type-options": "nosniff", "accept-ranges": "bytes",
-        "etag": f'"{dirent.id}"'}
+        "etag": str(conditional.file_etag(dirent.id)), "last-modified": modified,
+        "cache-control": _cache_control(file_key)}
+
+
+def _span(size: int, bounds: tuple[int, int | None]) -> tuple[int, int]:
+    """[start, end) of `bounds` within a file of `size` bytes, as read_range clamps them."""
+    first, stop, _ = slice(*bounds).indices(size)
+    return first, max(stop, first)
+
+
+def _download(request: Request, content: downloads.RangedContent,
+              file_key: crypto.FileKey | None, *, ranged: bool, body: bool = True) -> Response:
+    """200 with the file, 206 with its range when `ranged`, or 416; headers only if not `body`."""
+    media_type, headers = _content_headers(request, content.dirent, file_key)
+    status, length = 200, content.size
+    if ranged and content.size > 0:
+        if content.length == 0:
+            return Response(status_code=416, headers={
+                "content-range": f"bytes */{content.size}", "accept-ranges": "bytes"})
+        status, length = 206, content.length
+        headers["content-range"] = f"bytes {content.start}-{content.end - 1}/{content.size}"
+    headers["content-length"] = str(length)
+    if not body:
+        return Response(status_code=status, media_type=media_type, headers=headers)
+    return streamed(content.chunks, status_code=status, media_type=media_type, headers=headers)
 
 
 async def put_file(request: Request) -> Response:
@@ -124,29 +170,38 @@ async def put_file(request: Request) -> Response:
 
 
 async def get_file(request: Request) -> Response:
-    """GET /api/v1/repos/<id>/file?p=[&inline=1]: the content, whole or one byte range."""
+    """GET (and HEAD) /api/v1/repos/<id>/file?p=[&inline=1]: the content, whole or a range.
+
+    Conditional requests and HEAD first look the entry up without reading any block; a 304
+    or a HEAD answer comes from that alone, after the same permission checks as a download.
+    """
     user = await current_user(request)
     key = await _unlocked(request, user)
-    wanted = _requested_range(request.headers.get("range"))
+    asked = _requested_range(request.headers.get("range"))
+    preconditions = conditional.Preconditions.of(request.headers)
 
-    def read(start: int, end: int | None) -> downloads.RangedContent:
+    def read(bounds: tuple[int, int | None]) -> downloads.RangedContent:
         return downloads.read_range(deps_of(request), user, _repo(request), required_path(request),
-                                    start=start, end=end, file_key=key)
+                                    start=bounds[0], end=bounds[1], file_key=key)
 
-    content = await run_in_threadpool(read, *(wanted or (0, None)))
-    media_type, headers = _content_headers(request, content.dirent)
-    if wanted is not None and request.headers.get("if-range", headers["etag"]) \
-            != headers["etag"]:
-        wanted, content = None, await run_in_threadpool(read, 0, None)
-    if wanted is None or content.size == 0:
-        return streamed(content.chunks, media_type=media_type,
-                        headers={**headers, "content-length": str(content.size)})
-    if content.length == 0:
-        return Response(status_code=416, headers={
-            "content-range": f"bytes */{content.size}", "accept-ranges": "bytes"})
-    return streamed(content.chunks, status_code=206, media_type=media_type, headers={
-        **headers, "content-length": str(content.length),
-        "content-range": f"bytes {content.start}-{content.end - 1}/{content.size}"})
+    wanted, checked_id = asked, None
+    if request.method == "HEAD" or preconditions.present:
+        entry = await run_in_threadpool(read, (0, 0))  # the entry and size: no block is read
+        outcome = conditional.decide(preconditions, _validators(entry.dirent),
+                                     range_requested=asked is not None)
+        if outcome is conditional.Outcome.NOT_MODIFIED:
+            return conditional.not_modified(_validators(entry.dirent), _cache_control(key))
+        wanted = asked if outcome is conditional.Outcome.PARTIAL else None
+        if request.method == "HEAD":
+            start, end = _span(entry.size, wanted or (0, None))
+            return _download(request, dataclasses.replace(entry, start=start, end=end), key,
+                             ranged=wanted is not None, body=False)
+        checked_id = entry.dirent.id
+    content = await run_in_threadpool(read, wanted or (0, None))
+    if wanted is not None and preconditions.if_range is not None \
+            and content.dirent.id != checked_id:  # changed since If-Range was checked
+        wanted, content = None, await run_in_threadpool(read, (0, None))
+    return _download(request, content, key, ranged=wanted is not None)
 
 
 async def delete_file(request: Request) -> Response:

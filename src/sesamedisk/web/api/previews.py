@@ -12,10 +12,14 @@
 
 A type without that preview -> 400 "no preview for this type"; a locked encrypted library
 -> 440. Responses are `Cache-Control: private` (and `no-store` for encrypted libraries).
+Images carry a weak `ETag` of (file id, variant), never the file's own; an `If-None-Match`
+naming it answers 304, decided from the file's entry without rendering when its name settles
+the kind (web/conditional).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -24,7 +28,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from sesamedisk.services import previews
+from sesamedisk.domain import crypto
+from sesamedisk.domain.records import Library, User
+from sesamedisk.services import files, previews
+from sesamedisk.services.preview_kinds import Kind, browser_media_type, kind_by_name
+from sesamedisk.web import conditional
 from sesamedisk.web.requests import deps_of, int_query, required_path
 from sesamedisk.web.unlocks import open_library
 
@@ -32,14 +40,56 @@ PLAIN_CACHE = "private, max-age=300"
 ENCRYPTED_CACHE = "private, no-store"
 
 
-def _image_response(rendered: previews.Rendered) -> Response:
-    headers = {"cache-control": ENCRYPTED_CACHE if rendered.encrypted else PLAIN_CACHE,
-               "x-content-type-options": "nosniff"}
+PAGED_KINDS = frozenset({Kind.PDF, Kind.OFFICE})
+
+
+def _cache_control(encrypted: bool) -> str:
+    return ENCRYPTED_CACHE if encrypted else PLAIN_CACHE
+
+
+def _page_variant(number: int) -> str:
+    return f"page-{number}-{previews.PAGE_LONGEST_SIDE}"
+
+
+def _image_variant(as_is: bool) -> str:
+    """The browser image: the file's bytes as they are, or converted to PNG."""
+    return "image" if as_is else "image.png"
+
+
+def _image_response(request: Request, rendered: previews.Rendered, variant: str) -> Response:
+    """The image with its validators, or 304 when If-None-Match already names it."""
+    validators = conditional.Validators(conditional.render_etag(rendered.file_id, variant))
+    cache_control = _cache_control(rendered.encrypted)
+    if conditional.is_not_modified(conditional.Preconditions.of(request.headers), validators):
+        return conditional.not_modified(validators, cache_control)
+    headers = {"cache-control": cache_control, "x-content-type-options": "nosniff",
+               "etag": str(validators.etag)}
     if isinstance(rendered.body, bytes):
         return Response(rendered.body, media_type=rendered.media_type, headers=headers)
     if rendered.size is not None:
         headers["content-length"] = str(rendered.size)
     return StreamingResponse(rendered.body, media_type=rendered.media_type, headers=headers)
+
+
+async def _unchanged(request: Request, opened: tuple[User, Library, crypto.FileKey | None],
+                     kinds: frozenset[Kind], variant: Callable[[str], str]) -> Response | None:
+    """304 before any rendering when If-None-Match names this render of the file; else None.
+
+    Only when the file's name settles its kind among `kinds` (sniffing would read a block)
+    and previews are configured: otherwise the request renders as usual and is compared then.
+    """
+    user, library, key = opened
+    if request.headers.get("if-none-match") is None or deps_of(request).previews is None:
+        return None
+    found = await run_in_threadpool(lambda: files.open_file(
+        deps_of(request), user, library.id, required_path(request), file_key=key))
+    if kind_by_name(found.dirent.name) not in kinds:
+        return None
+    validators = conditional.Validators(
+        conditional.render_etag(found.dirent.id, variant(found.dirent.name)))
+    if conditional.is_not_modified(conditional.Preconditions.of(request.headers), validators):
+        return conditional.not_modified(validators, _cache_control(library.encrypted))
+    return None
 
 
 async def preview(request: Request) -> Response:
@@ -56,28 +106,46 @@ async def preview(request: Request) -> Response:
 
 async def page(request: Request) -> Response:
     """GET /api/v1/repos/{id}/preview/page?p=&n=: page n (from 1) as PNG."""
-    user, library, key = await open_library(request)
+    opened = await open_library(request)
+    user, library, key = opened
     number = int_query(request, "n", 1)
+    unchanged = await _unchanged(request, opened, PAGED_KINDS,
+                                 lambda _name: _page_variant(number)) if number >= 1 else None
+    if unchanged is not None:
+        return unchanged
     rendered = await run_in_threadpool(lambda: previews.page_png(
         deps_of(request), user, library.id, required_path(request), page=number, file_key=key))
-    return _image_response(rendered)
+    return _image_response(request, rendered, _page_variant(number))
 
 
 async def thumbnail(request: Request) -> Response:
     """GET /api/v1/repos/{id}/thumbnail?p=&size=: a PNG thumbnail."""
-    user, library, key = await open_library(request)
+    opened = await open_library(request)
+    user, library, key = opened
     size = int_query(request, "size", 256)
+    variant = f"thumb-{size}"
+    unchanged = await _unchanged(request, opened, PAGED_KINDS | {Kind.IMAGE},
+                                 lambda _name: variant) \
+        if size in previews.THUMBNAIL_SIZES else None
+    if unchanged is not None:
+        return unchanged
     rendered = await run_in_threadpool(lambda: previews.thumbnail_png(
         deps_of(request), user, library.id, required_path(request), size=size, file_key=key))
-    return _image_response(rendered)
+    return _image_response(request, rendered, variant)
 
 
 async def browser_image(request: Request) -> Response:
     """GET /api/v1/repos/{id}/preview/image?p=: the image in a format browsers show."""
-    user, library, key = await open_library(request)
+    opened = await open_library(request)
+    user, library, key = opened
+    unchanged = await _unchanged(request, opened, frozenset({Kind.IMAGE}), lambda name: (
+        _image_variant(as_is=browser_media_type(name) is not None)))
+    if unchanged is not None:
+        return unchanged
     rendered = await run_in_threadpool(lambda: previews.image_for_browser(
         deps_of(request), user, library.id, required_path(request), file_key=key))
-    return _image_response(rendered)
+    return _image_response(request, rendered,
+                           _image_variant(as_is=not isinstance(rendered.body, bytes)))
 
 
 def routes() -> list[BaseRoute]:

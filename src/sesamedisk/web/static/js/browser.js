@@ -231,18 +231,75 @@ export class FolderView {
     `Renamed to “${name}”`);
   }
 
+  /** Libraries a copy or move may go to: writable ones, this one always (fresh flags). */
+  async destinations() {
+    try {
+      const all = await this.app.loadLibraries();
+      return all.filter((lib) => lib.id === this.repoId || lib.permission === 'rw');
+    } catch (error) {
+      showError(error);
+      return [this.library];
+    }
+  }
+
+  /** Ask for the password of each locked encrypted library of `libraries`; false if cancelled. */
+  async unlockAll(libraries) {
+    for (const library of libraries) {
+      if (library.encrypted && library.unlocked === false && !await this.app.unlock(library)) {
+        return false;
+      }
+      if (library.id === this.repoId) this.library.unlocked = library.unlocked;
+    }
+    return true;
+  }
+
+  /** After a 440: unlock whichever of `ids` the server now reports locked; false if none/cancelled. */
+  async unlockReported(ids) {
+    const fresh = await this.app.loadLibraries();
+    const locked = fresh.filter((lib) => ids.includes(lib.id) && lib.encrypted && !lib.unlocked);
+    return locked.length > 0 && this.unlockAll(locked);
+  }
+
+  /** Copy or move `names` to a folder the user picks, in this library or another one. */
   async transfer(kind, names = [...this.selected]) {
     if (!names.length) return;
     const verb = kind === 'move' ? 'Move' : 'Copy';
-    const target = await folderPicker(this.repoId, `${verb} ${names.length === 1 ? `“${names[0]}”`
-      : `${names.length} items`} to…`, this.path);
+    const libraries = await this.destinations();
+    const target = await folderPicker({
+      title: `${verb} ${names.length === 1 ? `“${names[0]}”` : `${names.length} items`} to…`,
+      repoId: this.repoId, start: this.path, libraries,
+      unlock: (library) => this.app.unlock(library),
+    });
     if (target === null) return;
-    await this.change(async () => {
-      for (const name of names) {
-        await api('POST', repoUrl(this.repoId, kind), { path: joinPath(this.path, name), dst_dir: target });
+    const source = libraries.find((lib) => lib.id === this.repoId) || this.library;
+    const destination = libraries.find((lib) => lib.id === target.repoId) || source;
+    const elsewhere = destination.id !== source.id;
+    const sides = elsewhere ? [source, destination] : [source];
+    const remaining = [...names];
+    const sendAll = async () => {
+      while (remaining.length) {
+        await api('POST', repoUrl(this.repoId, kind), { path: joinPath(this.path, remaining[0]),
+          dst_dir: target.path, dst_repo: elsewhere ? destination.id : undefined });
+        remaining.shift();
+      }
+    };
+    try {
+      if (!await this.unlockAll(sides)) return;
+      try {
+        await sendAll();
+      } catch (error) {
+        if (error.status !== 440 || !await this.unlockReported(sides.map((lib) => lib.id))) {
+          throw error;
+        }
+        await sendAll(); // once more, from the first item not done yet
       }
       this.selected.clear();
-    }, `${kind === 'move' ? 'Moved' : 'Copied'} ${names.length} item(s) to ${target}`);
+      notify(`${kind === 'move' ? 'Moved' : 'Copied'} ${names.length} item(s) to ${target.path}`
+        + `${elsewhere ? ` in “${destination.name}”` : ''}`);
+    } catch (error) {
+      showError(error);
+    }
+    await this.reload();
   }
 
   async remove(names) {
