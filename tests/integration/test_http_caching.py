@@ -346,3 +346,32 @@ def test_previews_have_their_own_etags_and_revalidate_without_rendering(
         response = get("thumbnail", "/p.png", headers={"If-None-Match": "*"}, **bad)
         assert response.status_code == 400, bad
     assert get("preview/page", "/d.pdf", n=0, headers={"If-None-Match": "*"}).status_code == 400
+
+
+def test_head_of_a_zip_or_an_old_version_reads_no_block(app: App, work: Work) -> None:
+    alice, repo = _library(app)
+    _put(app, alice, repo, "/folder/f.bin", DATA * 1000)
+    zipped = app.client.get(f"/api/v1/repos/{repo}/zip", params={"p": "/folder"},
+                            headers=alice)
+    assert zipped.status_code == 200
+    assert len(zipped.content) > len(DATA) * 1000
+    commits = app.client.get(f"/api/v1/repos/{repo}/commits", headers=alice).json()
+    commit_id = commits[0]["id"]
+    old = f"/api/v1/repos/{repo}/commits/{commit_id}/file"
+    assert app.client.get(old, params={"p": "/folder/f.bin"}, headers=alice).content \
+        == DATA * 1000
+    work.take()
+
+    head = app.client.head(f"/api/v1/repos/{repo}/zip", params={"p": "/folder"},
+                           headers=alice)
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == "application/zip"
+    assert "content-length" not in head.headers  # made on the fly: unknown
+    old_head = app.client.head(old, params={"p": "/folder/f.bin"}, headers=alice)
+    assert old_head.status_code == 200
+    assert old_head.headers["content-length"] == str(len(DATA) * 1000)
+    assert [call for call in work.take() if call.startswith("block")] == []
+    missing = app.client.head(f"/api/v1/repos/{repo}/zip", params={"p": "/nothing"},
+                              headers=alice)
+    assert missing.status_code == 404

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Iterator
 from urllib.parse import quote
 
 import anyio.to_thread
-from starlette.responses import StreamingResponse
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
 
 SEND_PIECE = 1024 * 1024
 """Largest write handed to the server: bigger ones send slower on uvloop (measured)."""
@@ -53,14 +54,28 @@ def _close(chunks: Iterator[bytes], task: asyncio.Future[bytes | None]) -> None:
     """Close the iterator (running its cleanup); a read error there was already answered."""
     if not task.cancelled():
         task.exception()  # retrieved, so asyncio does not log it as lost
+    _close_unread(chunks)
+
+
+def streamed(request: Request, chunks: Iterator[bytes], *, status_code: int = 200,
+             media_type: str = "application/octet-stream",
+             headers: dict[str, str] | None = None) -> Response:
+    """A response sending `chunks` with one chunk read ahead; for HEAD, the headers only.
+
+    A HEAD never reads the content (the iterator is closed unread), so it costs a lookup.
+    """
+    if request.method == "HEAD":
+        _close_unread(chunks)
+        response = Response(status_code=status_code, media_type=media_type, headers=headers)
+        if headers is None or "content-length" not in headers:
+            del response.headers["content-length"]  # unknown, e.g. a ZIP made on the fly
+        return response
+    return StreamingResponse(read_ahead(chunks), status_code=status_code,
+                             media_type=media_type, headers=headers)
+
+
+def _close_unread(chunks: Iterator[bytes]) -> None:
+    """Close an iterator that will not be read further (a generator's cleanup runs)."""
     close = getattr(chunks, "close", None)
     if close is not None:
         close()
-
-
-def streamed(chunks: Iterator[bytes], *, status_code: int = 200,
-             media_type: str = "application/octet-stream",
-             headers: dict[str, str] | None = None) -> StreamingResponse:
-    """A response sending `chunks` with one chunk read ahead."""
-    return StreamingResponse(read_ahead(chunks), status_code=status_code,
-                             media_type=media_type, headers=headers)

@@ -155,7 +155,8 @@ def _download(request: Request, content: downloads.RangedContent,
     headers["content-length"] = str(length)
     if not body:
         return Response(status_code=status, media_type=media_type, headers=headers)
-    return streamed(content.chunks, status_code=status, media_type=media_type, headers=headers)
+    return streamed(request, content.chunks, status_code=status, media_type=media_type,
+                    headers=headers)
 
 
 async def put_file(request: Request) -> Response:
@@ -288,7 +289,7 @@ async def zip_folder(request: Request) -> Response:
     key = await _unlocked(request, user)
     archive = await run_in_threadpool(lambda: downloads.zip_folder(
         deps_of(request), user, _repo(request), required_path(request), file_key=key))
-    return streamed(archive.chunks, media_type="application/zip", headers={
+    return streamed(request, archive.chunks, media_type="application/zip", headers={
         "content-disposition": content_disposition(archive.filename),
         "x-content-type-options": "nosniff"})
 
