@@ -8,6 +8,7 @@ the chunks' order; at most `IN_FLIGHT` chunks per file wait in memory.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from types import TracebackType
 
@@ -57,6 +58,11 @@ class BlockPipeline:
         while len(self._pending) >= IN_FLIGHT:
             self._collect_oldest()
         self._pending.append(_WORKERS.submit(self._put, chunk))
+
+    def add_all(self, chunks: Iterable[bytes]) -> None:
+        """`add` every chunk of `chunks`, in order."""
+        for chunk in chunks:
+            self.add(chunk)
 
     def _collect_oldest(self) -> None:
         self.blocks.append(self._pending.popleft().result())

@@ -57,8 +57,7 @@ def store_content(deps: Deps, library: Library, content: Iterable[bytes],
                   file_key: crypto.FileKey | None = None) -> FileObject:
     """Chunk, (encrypt,) hash and store content as blocks; memory stays bounded."""
     with BlockPipeline(deps.objects, library.id, key_for(library, file_key)) as blocks:
-        for chunk in chunking.chunk_stream(content):
-            blocks.add(chunk)
+        blocks.add_all(chunking.chunk_stream(content))
     return FileObject(block_ids=tuple(b.block_id for b in blocks.blocks),
                       size=sum(b.size for b in blocks.blocks))
 

@@ -52,18 +52,15 @@ def ingest(store: ObjectStore, library_id: str, key: crypto.FileKey | None, tail
     digest = hashlib.sha256() if sha256 else None
     chunker = chunking.StreamChunker()
     with BlockPipeline(store, library_id, key) as blocks:
-        for chunk in chunker.feed(tail):
-            blocks.add(chunk)
+        blocks.add_all(chunker.feed(tail))
         for piece in body:
             result.received += len(piece)
             if result.received > limit:
                 raise InvalidRequest(f"the chunk is longer than the {limit} bytes announced")
             if digest is not None:
                 digest.update(piece)
-            for chunk in chunker.feed(piece):
-                blocks.add(chunk)
-        for chunk in chunker.finish():
-            blocks.add(chunk)
+            blocks.add_all(chunker.feed(piece))
+        blocks.add_all(chunker.finish())
     result.chunks = blocks.blocks
     result.sha256 = "" if digest is None else digest.hexdigest()
     if sum(block.size for block in result.chunks) != len(tail) + result.received:

@@ -142,8 +142,8 @@ def _span(size: int, bounds: tuple[int, int | None]) -> tuple[int, int]:
 
 
 def _download(request: Request, content: downloads.RangedContent,
-              file_key: crypto.FileKey | None, *, ranged: bool, body: bool = True) -> Response:
-    """200 with the file, 206 with its range when `ranged`, or 416; headers only if not `body`."""
+              file_key: crypto.FileKey | None, *, ranged: bool) -> Response:
+    """200 with the file, 206 with its range when `ranged`, or 416 (headers only for HEAD)."""
     media_type, headers = _content_headers(request, content.dirent, file_key)
     status, length = 200, content.size
     if ranged and content.size > 0:
@@ -153,8 +153,6 @@ def _download(request: Request, content: downloads.RangedContent,
         status, length = 206, content.length
         headers["content-range"] = f"bytes {content.start}-{content.end - 1}/{content.size}"
     headers["content-length"] = str(length)
-    if not body:
-        return Response(status_code=status, media_type=media_type, headers=headers)
     return streamed(request, content.chunks, status_code=status, media_type=media_type,
                     headers=headers)
 
@@ -196,7 +194,7 @@ async def get_file(request: Request) -> Response:
         if request.method == "HEAD":
             start, end = _span(entry.size, wanted or (0, None))
             return _download(request, dataclasses.replace(entry, start=start, end=end), key,
-                             ranged=wanted is not None, body=False)
+                             ranged=wanted is not None)
         checked_id = entry.dirent.id
     content = await run_in_threadpool(read, wanted or (0, None))
     if wanted is not None and preconditions.if_range is not None \

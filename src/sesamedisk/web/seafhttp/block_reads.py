@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sesamedisk.domain.access import library_permission
@@ -28,6 +28,7 @@ from sesamedisk.ports.deps import Deps
 from sesamedisk.ports.objects import ObjectKind
 from sesamedisk.services import client_reads, libraries, sync
 from sesamedisk.web.requests import deps_of
+from sesamedisk.web.responses import streamed
 
 READ_BYTES = 1024 * 1024
 """How much of a block one read hands to the response."""
@@ -70,8 +71,7 @@ async def block(request: Request) -> Response:
                                     request.path_params["token"],
                                     request.path_params["block_id"])
     size, chunks = await run_in_threadpool(_open_block, deps, grant)
-    return StreamingResponse(chunks, media_type="application/octet-stream",
-                             headers={"content-length": str(size)})
+    return streamed(request, chunks, headers={"content-length": str(size)})
 
 
 async def block_map(request: Request) -> Response:
