@@ -232,7 +232,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
     sampler.start()
     rates: dict[str, list[float]] = {k: [] for k in (
         "up", "nginx_up", "nginx_durable", "down", "nginx_down")}
-    cpu: dict[str, list[float]] = {"up": [], "nginx_up": []}
+    cpu: dict[str, list[float]] = {"up": [], "nginx_up": [], "down": [], "nginx_down": []}
     gbps: Callable[[float], float] = lambda seconds: size / seconds / 1e9  # noqa: E731
 
     def timed_upload(name: str, pid: int, upload: Callable[[], float]) -> None:
@@ -246,6 +246,12 @@ def run(args: argparse.Namespace, work: Path) -> None:
             os.sync()
             rates["nginx_durable"].append(gbps(seconds + time.perf_counter() - started))
 
+    def timed_download(pid: int, name: str, fetch: Callable[[], float]) -> float:
+        before = cpu_seconds(pid)
+        rate = gbps(fetch())
+        cpu[name].append((cpu_seconds(pid) - before) / (size / GIB))
+        return rate
+
     try:
         for rep in range(args.reps):
             timed_upload("up", ours.pid,
@@ -255,10 +261,10 @@ def run(args: argparse.Namespace, work: Path) -> None:
             path = urllib.parse.quote(f"/bench-{rep}.bin")
             ours_down, nginx_down = [], []
             for _ in range(DOWNLOADS_PER_REP):  # downloads are short: alternate a few
-                ours_down.append(gbps(download(
-                    port, f"/api/v1/repos/{repo}/file?p={path}", auth, size)))
-                nginx_down.append(gbps(download(
-                    nginx_port, f"/seafhttp/web/bench-{rep}.bin", {}, size)))
+                ours_down.append(timed_download(ours.pid, "down", lambda p=path: download(
+                    port, f"/api/v1/repos/{repo}/file?p={p}", auth, size)))
+                nginx_down.append(timed_download(nginx.pid, "nginx_down", lambda r=rep: download(
+                    nginx_port, f"/seafhttp/web/bench-{r}.bin", {}, size)))
             rates["down"].append(statistics.median(ours_down))
             rates["nginx_down"].append(statistics.median(nginx_down))
             print(f"rep {rep + 1}/{args.reps}: up {rates['up'][-1]:.3f} vs "
@@ -279,6 +285,8 @@ def run(args: argparse.Namespace, work: Path) -> None:
     print(f"           nginx GET                         {fmt_range(rates['nginx_down'], 3)}")
     print(f"  server CPU seconds per GiB uploaded: ours {fmt_range(cpu['up'])}, "
           f"nginx {fmt_range(cpu['nginx_up'])}")
+    print(f"  server CPU seconds per GiB downloaded: ours {fmt_range(cpu['down'])}, "
+          f"nginx {fmt_range(cpu['nginx_down'])}")
     print(f"  ratio upload   ours / nginx: {fmt_range(_ratios(rates['up'], rates['nginx_up']))}"
           f"; ours / durable nginx: {fmt_range(_ratios(rates['up'], rates['nginx_durable']))}")
     print(f"  ratio download ours / nginx: "

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from sesamedisk.adapters.metadata.engine import create_engine_for, sqlite_url_for_data_dir
 from sesamedisk.adapters.metadata.migrate import upgrade
@@ -20,6 +21,7 @@ from sesamedisk.adapters.objects.s3 import S3ObjectStore
 from sesamedisk.adapters.objects.storage_admin import ReplicatedStoreAdmin, SingleStoreAdmin
 from sesamedisk.adapters.objects.verifying import VerifyingObjectStore
 from sesamedisk.adapters.previews.cache import FilePreviewCache
+from sesamedisk.adapters.previews.office import HiddenPaths
 from sesamedisk.adapters.previews.renderer import LocalRenderer
 from sesamedisk.adapters.previews.scratch import LocalScratch
 from sesamedisk.config import Settings
@@ -36,6 +38,8 @@ from sesamedisk.storage_config import Backend, LocalBackend, S3Backend
 log = logging.getLogger("sesamedisk")
 TEMP_FILE_GRACE_SECONDS = 3600
 """Temp files are never visible as objects; this age only keeps another process's writes safe."""
+SQLITE_SIBLING_SUFFIXES = ("-wal", "-shm", "-journal")
+"""Files SQLite keeps beside a database file while it is open or after a crash."""
 
 
 def database_url(settings: Settings) -> str:
@@ -135,13 +139,43 @@ def build_deps(settings: Settings, *, recover: bool = True) -> Deps:
 def build_previews(settings: Settings) -> Previews:
     """Previews rendered locally, cached in <data>/preview-cache, scratch in <data>/preview-tmp.
 
-    Office conversions never see the data folder beyond their scratch folder.
+    Office conversions see none of `conversion_hidden_paths` beyond their scratch folder.
     """
     data, config = settings.data, settings.previews
-    renderer = LocalRenderer(config.office_network_isolation, hidden_dirs=(data,))
+    renderer = LocalRenderer(config.office_network_isolation,
+                             hidden=conversion_hidden_paths(settings))
     cache = FilePreviewCache(data / "preview-cache", max_bytes=config.cache_max_mb * MIB)
     return Previews(renderer=renderer, cache=cache,
                     scratch=LocalScratch(data / "preview-tmp", TEMP_FILE_GRACE_SECONDS))
+
+
+def conversion_hidden_paths(settings: Settings) -> HiddenPaths:
+    """What office conversions must not see (docs/previews.md, LibreOffice sandbox).
+
+    Folders: the data folder and every local backend's root. Files: the config file and an
+    SQLite database file with its -wal, -shm and -journal files.
+    """
+    roots = [settings.data / backend.path for backend in settings.storage.backends
+             if isinstance(backend, LocalBackend)]
+    files = [] if settings.config_file is None else [settings.config_file]
+    database = sqlite_database_file(database_url(settings))
+    if database is not None:
+        files += [database, *(database.with_name(database.name + suffix)
+                              for suffix in SQLITE_SIBLING_SUFFIXES)]
+    return HiddenPaths(folders=(settings.data, *roots), files=tuple(files))
+
+
+def sqlite_database_file(url: str) -> Path | None:
+    """The real path of an SQLite database URL's file; None for other databases.
+
+    Symlinks are resolved as SQLite does (its -wal file is named after the real path);
+    `file:` URIs count, in-memory databases are None.
+    """
+    parsed = make_url(url)
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:":
+        return None
+    return Path(name.removeprefix("file:")).resolve()
 
 
 def gc_policy(settings: Settings) -> GcPolicy:

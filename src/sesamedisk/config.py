@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -62,6 +62,12 @@ class Settings(BaseSettings):
                            description="History retention, trash and garbage collection.")
     previews: PreviewSettings = Field(default_factory=PreviewSettings,
                                       description="Preview cache size, office conversion sandbox.")
+    _config_file: Path | None = PrivateAttr(default=None)
+
+    @property
+    def config_file(self) -> Path | None:
+        """The TOML file these settings were read from (absolute), None without `--config`."""
+        return self._config_file
 
     @property
     def objects_dir(self) -> Path:
@@ -106,5 +112,10 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         ) -> tuple[PydanticBaseSettingsSource, ...]:
             return (init_settings, env_settings,
                     TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+
+        def model_post_init(self, context: Any, /) -> None:
+            """Remember which file was read (office conversions must not see it)."""
+            super().model_post_init(context)
+            self._config_file = toml_file.absolute()
 
     return FileSettings(**overrides)

@@ -1,59 +1,25 @@
-"""HTTP caching of downloads and previews: ETag, Last-Modified, 304, If-Range and HEAD."""
+"""HTTP caching of downloads: ETag, Last-Modified, 304, If-Range and HEAD."""
 
 from __future__ import annotations
 
-import io
 import time
-from collections.abc import Callable
-from typing import Any
 
 import pytest
-from PIL import Image
 
-from sesamedisk.ports.objects import ObjectKind
 from sesamedisk.services.library_objects import LibraryObjects
 from sesamedisk.web.conditional import format_http_date, parse_http_date
+from tests.integration.caching_support import (
+    ALICE,
+    BOB,
+    DATA,
+    Work,
+    assert_not_modified,
+    file,
+    image,
+    library,
+    put,
+)
 from tests.plugins.app import App
-
-ALICE, BOB = "alice@example.com", "bob@example.com"
-DATA = bytes(range(256)) * 40
-BLOCK_READS = ("get", "open_read", "get_stamped", "size")
-RENDERS = ("thumbnail", "browser_png", "pdf_page_count", "pdf_page_png", "office_to_pdf")
-CACHE_READS = ("read", "path_of")
-
-
-class Work:
-    """Counts what a request really does: block reads, renders, preview cache reads."""
-
-    def __init__(self, app: App, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls: list[str] = []
-        store = app.deps.objects
-        for name in BLOCK_READS:
-            if hasattr(store, name):
-                monkeypatch.setattr(store, name, self._blocks(name, getattr(store, name)))
-        previews = app.deps.previews
-        assert previews is not None
-        for target, names in ((previews.renderer, RENDERS), (previews.cache, CACHE_READS)):
-            for name in names:
-                monkeypatch.setattr(target, name, self._any(name, getattr(target, name)))
-
-    def _blocks(self, name: str, original: Callable[..., Any]) -> Callable[..., Any]:
-        def counted(kind: ObjectKind, *args: Any, **kwargs: Any) -> Any:
-            if kind is ObjectKind.BLOCK:
-                self.calls.append(f"block {name}")
-            return original(kind, *args, **kwargs)
-        return counted
-
-    def _any(self, name: str, original: Callable[..., Any]) -> Callable[..., Any]:
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            self.calls.append(name)
-            return original(*args, **kwargs)
-        return counted
-
-    def take(self) -> list[str]:
-        """The calls since the last take."""
-        done, self.calls = self.calls, []
-        return done
 
 
 @pytest.fixture
@@ -62,73 +28,36 @@ def work(app: App, monkeypatch: pytest.MonkeyPatch) -> Work:
     return Work(app, monkeypatch)
 
 
-def _library(app: App, passwd: str | None = None) -> tuple[dict[str, str], str]:
-    alice = app.login(ALICE)
-    repo = str(app.create_library(alice, passwd=passwd)["repo_id"])
-    if passwd is not None:
-        unlocked = app.client.post(f"/api/v1/repos/{repo}/unlock", json={"password": passwd},
-                                   headers=alice)
-        assert unlocked.status_code == 204, unlocked.text
-    return alice, repo
-
-
-def _put(app: App, headers: dict[str, str], repo: str, path: str, data: bytes) -> Any:
-    response = app.client.put(f"/api/v1/repos/{repo}/file", params={"p": path}, content=data,
-                              headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def _file(app: App, headers: Any, repo: str, path: str = "/f.bin", *, method: str = "GET",
-          **params: str) -> Any:
-    return app.client.request(method, f"/api/v1/repos/{repo}/file",
-                              params={"p": path, **params}, headers=headers)
-
-
-def _image(fmt: str, blue: int = 200) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (300, 200), (10, 120, blue)).save(out, format=fmt)
-    return out.getvalue()
-
-
-def _assert_not_modified(response: Any, etag: str, cache_control: str) -> None:
-    assert response.status_code == 304, response.text
-    assert response.content == b""
-    assert response.headers["etag"] == etag
-    assert response.headers["cache-control"] == cache_control
-    assert "content-length" not in response.headers or response.headers["content-length"] == "0"
-
-
 def test_a_download_carries_its_validators(app: App) -> None:
-    alice, repo = _library(app)
-    dirent = _put(app, alice, repo, "/f.bin", DATA)
-    for response in (_file(app, alice, repo), _file(app, alice, repo, inline="1"),
-                     _file(app, {**alice, "Range": "bytes=5-9"}, repo)):
+    alice, repo = library(app)
+    dirent = put(app, alice, repo, "/f.bin", DATA)
+    for response in (file(app, alice, repo), file(app, alice, repo, inline="1"),
+                     file(app, {**alice, "Range": "bytes=5-9"}, repo)):
         assert response.status_code in (200, 206), response.text
         assert response.headers["etag"] == f'"{dirent["id"]}"'
         assert response.headers["cache-control"] == "private, no-cache"
         assert response.headers["accept-ranges"] == "bytes"
         assert response.headers["last-modified"] == format_http_date(dirent["mtime"])
-    assert _file(app, {**alice, "Range": "bytes=5-9"}, repo).content == DATA[5:10]
+    assert file(app, {**alice, "Range": "bytes=5-9"}, repo).content == DATA[5:10]
 
 
 def test_if_none_match_answers_304_without_reading_a_block(app: App, work: Work) -> None:
-    alice, repo = _library(app)
-    dirent = _put(app, alice, repo, "/f.bin", DATA)
+    alice, repo = library(app)
+    dirent = put(app, alice, repo, "/f.bin", DATA)
     etag = f'"{dirent["id"]}"'
     work.take()
     for sent in (etag, "*", f'"other", W/{etag}', f' , "x",{etag} ,', f"W/{etag}"):
-        response = _file(app, {**alice, "If-None-Match": sent}, repo)
-        _assert_not_modified(response, etag, "private, no-cache")
+        response = file(app, {**alice, "If-None-Match": sent}, repo)
+        assert_not_modified(response, etag, "private, no-cache")
     two_lines = [*alice.items(), ("If-None-Match", '"other"'), ("If-None-Match", etag)]
-    _assert_not_modified(_file(app, two_lines, repo), etag, "private, no-cache")
-    ranged = _file(app, {**alice, "If-None-Match": etag, "Range": "bytes=0-9"}, repo)
-    _assert_not_modified(ranged, etag, "private, no-cache")
+    assert_not_modified(file(app, two_lines, repo), etag, "private, no-cache")
+    ranged = file(app, {**alice, "If-None-Match": etag, "Range": "bytes=0-9"}, repo)
+    assert_not_modified(ranged, etag, "private, no-cache")
     assert work.take() == [], "a 304 reads no block"
 
     future = format_http_date(int(time.time()) + 86400)
     for sent in ('"other"', "garbage", etag[1:], f"{etag} {etag}", f'"{dirent["id"][:-1]}"'):
-        response = _file(app, {**alice, "If-None-Match": sent, "If-Modified-Since": future},
+        response = file(app, {**alice, "If-None-Match": sent, "If-Modified-Since": future},
                          repo)
         assert response.status_code == 200, sent
         assert response.content == DATA
@@ -136,9 +65,9 @@ def test_if_none_match_answers_304_without_reading_a_block(app: App, work: Work)
 
 
 def test_if_modified_since_applies_only_without_if_none_match(app: App, work: Work) -> None:
-    alice, repo = _library(app)
-    _put(app, alice, repo, "/f.bin", DATA)
-    first = _file(app, alice, repo)
+    alice, repo = library(app)
+    put(app, alice, repo, "/f.bin", DATA)
+    first = file(app, alice, repo)
     modified, etag = first.headers["last-modified"], first.headers["etag"]
     seconds = parse_http_date(modified)
     assert seconds is not None
@@ -147,75 +76,75 @@ def test_if_modified_since_applies_only_without_if_none_match(app: App, work: Wo
     asctime = time.strftime("%a %b ", at) + f"{at.tm_mday:2d}" + time.strftime(" %H:%M:%S %Y", at)
     work.take()
     for sent in (modified, format_http_date(seconds + 3600), rfc850, asctime):
-        response = _file(app, {**alice, "If-Modified-Since": sent}, repo)
-        _assert_not_modified(response, etag, "private, no-cache")
+        response = file(app, {**alice, "If-Modified-Since": sent}, repo)
+        assert_not_modified(response, etag, "private, no-cache")
     assert work.take() == []
     for sent in (format_http_date(seconds - 1), "yesterday", "Sun, 31 Feb 2021 00:00:00 GMT"):
-        response = _file(app, {**alice, "If-Modified-Since": sent}, repo)
+        response = file(app, {**alice, "If-Modified-Since": sent}, repo)
         assert response.status_code == 200, sent
         assert response.content == DATA
-    with_tag = _file(app, {**alice, "If-Modified-Since": modified, "If-None-Match": '"x"'}, repo)
+    with_tag = file(app, {**alice, "If-Modified-Since": modified, "If-None-Match": '"x"'}, repo)
     assert with_tag.status_code == 200
 
 
 def test_if_range_honours_the_range_only_for_the_current_etag(app: App) -> None:
-    alice, repo = _library(app)
-    dirent = _put(app, alice, repo, "/f.bin", DATA)
+    alice, repo = library(app)
+    dirent = put(app, alice, repo, "/f.bin", DATA)
     etag = f'"{dirent["id"]}"'
-    current = _file(app, {**alice, "Range": "bytes=100-199", "If-Range": etag}, repo)
+    current = file(app, {**alice, "Range": "bytes=100-199", "If-Range": etag}, repo)
     assert current.status_code == 206
     assert current.content == DATA[100:200]
     assert current.headers["content-range"] == f"bytes 100-199/{len(DATA)}"
     modified = current.headers["last-modified"]
     for stale in ('"old"', f"W/{etag}", modified, "junk", ""):
-        response = _file(app, {**alice, "Range": "bytes=100-199", "If-Range": stale}, repo)
+        response = file(app, {**alice, "Range": "bytes=100-199", "If-Range": stale}, repo)
         assert response.status_code == 200, stale
         assert response.content == DATA
     twice = [*alice.items(), ("Range", "bytes=0-1"), ("If-Range", etag), ("If-Range", etag)]
-    assert _file(app, twice, repo).status_code == 200
+    assert file(app, twice, repo).status_code == 200
 
 
 def test_head_answers_the_headers_without_reading_a_block(app: App, work: Work) -> None:
-    alice, repo = _library(app)
+    alice, repo = library(app)
     big = DATA * 1000  # 10 MB: several blocks
-    dirent = _put(app, alice, repo, "/f.bin", big)
+    dirent = put(app, alice, repo, "/f.bin", big)
     blocks = LibraryObjects(app.deps.objects, repo).load_file(dirent["id"]).block_ids
     assert len(blocks) > 1
-    full = _file(app, alice, repo)
+    full = file(app, alice, repo)
     work.take()
 
-    head = _file(app, alice, repo, method="HEAD")
+    head = file(app, alice, repo, method="HEAD")
     assert head.status_code == 200
     assert head.content == b""
     for name in ("content-length", "etag", "content-type", "last-modified", "cache-control",
                  "accept-ranges", "content-disposition"):
         assert head.headers[name] == full.headers[name], name
     assert head.headers["content-length"] == str(len(big))
-    ranged = _file(app, {**alice, "Range": "bytes=-10"}, repo, method="HEAD")
+    ranged = file(app, {**alice, "Range": "bytes=-10"}, repo, method="HEAD")
     assert ranged.status_code == 206
     assert ranged.headers["content-range"] == f"bytes {len(big) - 10}-{len(big) - 1}/{len(big)}"
     assert ranged.headers["content-length"] == "10"
-    outside = _file(app, {**alice, "Range": f"bytes={len(big)}-"}, repo, method="HEAD")
+    outside = file(app, {**alice, "Range": f"bytes={len(big)}-"}, repo, method="HEAD")
     assert outside.status_code == 416
-    _assert_not_modified(_file(app, {**alice, "If-None-Match": full.headers["etag"]}, repo,
+    assert_not_modified(file(app, {**alice, "If-None-Match": full.headers["etag"]}, repo,
                                method="HEAD"), full.headers["etag"], "private, no-cache")
     assert work.take() == [], "HEAD reads no block, not even a block's size"
-    assert _file(app, {**alice, "Range": "bytes=9000000-9000009"}, repo).content \
+    assert file(app, {**alice, "Range": "bytes=9000000-9000009"}, repo).content \
         == big[9000000:9000010]
     assert work.take(), "the counter sees a ranged download's reads"
 
     for block_id in blocks:  # without its blocks the file can no longer be downloaded...
         for stored in app.data.rglob(block_id[2:]):
             stored.unlink()
-    assert _file(app, alice, repo).content != big
-    assert _file(app, alice, repo, method="HEAD").status_code == 200  # ...but HEAD still works
-    _assert_not_modified(_file(app, {**alice, "If-None-Match": full.headers["etag"]}, repo),
+    assert file(app, alice, repo).content != big
+    assert file(app, alice, repo, method="HEAD").status_code == 200  # ...but HEAD still works
+    assert_not_modified(file(app, {**alice, "If-None-Match": full.headers["etag"]}, repo),
                          full.headers["etag"], "private, no-cache")
 
 
 def test_a_304_is_never_given_to_another_user(app: App, work: Work) -> None:
-    alice, repo = _library(app)
-    dirent = _put(app, alice, repo, "/d/f.png", _image("PNG"))
+    alice, repo = library(app)
+    dirent = put(app, alice, repo, "/d/f.png", image("PNG"))
     etag = f'"{dirent["id"]}"'
     thumb = app.client.get(f"/api/v1/repos/{repo}/thumbnail", params={"p": "/d/f.png"},
                            headers=alice)
@@ -228,7 +157,7 @@ def test_a_304_is_never_given_to_another_user(app: App, work: Work) -> None:
     for who in (bob, {}):
         for condition in conditions:
             for method in ("GET", "HEAD"):
-                response = _file(app, {**who, **condition}, repo, "/d/f.png", method=method)
+                response = file(app, {**who, **condition}, repo, "/d/f.png", method=method)
                 assert response.status_code in (401, 403, 404), (who, condition, method)
                 assert "etag" not in response.headers
         for what, tag in (("thumbnail", thumb.headers["etag"]), ("preview/image", "*"),
@@ -238,35 +167,35 @@ def test_a_304_is_never_given_to_another_user(app: App, work: Work) -> None:
             assert response.status_code in (401, 403, 404), (who, what)
             assert "etag" not in response.headers
     assert work.take() == []
-    missing = _file(app, {**alice, "If-None-Match": "*"}, repo, "/d/nothing.png")
+    missing = file(app, {**alice, "If-None-Match": "*"}, repo, "/d/nothing.png")
     assert missing.status_code == 404
 
 
 def test_a_changed_file_gets_a_new_etag(app: App) -> None:
-    alice, repo = _library(app)
-    first = f'"{_put(app, alice, repo, "/f.bin", b"version one")["id"]}"'
-    second = f'"{_put(app, alice, repo, "/f.bin", b"version two")["id"]}"'
+    alice, repo = library(app)
+    first = f'"{put(app, alice, repo, "/f.bin", b"version one")["id"]}"'
+    second = f'"{put(app, alice, repo, "/f.bin", b"version two")["id"]}"'
     assert first != second
-    response = _file(app, {**alice, "If-None-Match": first}, repo)
+    response = file(app, {**alice, "If-None-Match": first}, repo)
     assert response.status_code == 200
     assert response.content == b"version two"
     assert response.headers["etag"] == second
-    resumed = _file(app, {**alice, "If-Range": first, "Range": "bytes=8-"}, repo)
+    resumed = file(app, {**alice, "If-Range": first, "Range": "bytes=8-"}, repo)
     assert resumed.status_code == 200, "a stale If-Range never splices two versions"
     assert resumed.content == b"version two"
-    _assert_not_modified(_file(app, {**alice, "If-None-Match": second}, repo), second,
+    assert_not_modified(file(app, {**alice, "If-None-Match": second}, repo), second,
                          "private, no-cache")
-    assert f'"{_put(app, alice, repo, "/f.bin", b"version one")["id"]}"' == first
-    _assert_not_modified(_file(app, {**alice, "If-None-Match": first}, repo), first,
+    assert f'"{put(app, alice, repo, "/f.bin", b"version one")["id"]}"' == first
+    assert_not_modified(file(app, {**alice, "If-None-Match": first}, repo), first,
                          "private, no-cache")
 
 
 def test_encrypted_libraries_revalidate_the_same_way(app: App, work: Work) -> None:
-    alice, repo = _library(app, passwd="sesame")
-    dirent = _put(app, alice, repo, "/f.bin", DATA)
-    png = _put(app, alice, repo, "/p.png", _image("PNG"))
+    alice, repo = library(app, passwd="sesame")
+    dirent = put(app, alice, repo, "/f.bin", DATA)
+    png = put(app, alice, repo, "/p.png", image("PNG"))
     etag = f'"{dirent["id"]}"'
-    full = _file(app, alice, repo)
+    full = file(app, alice, repo)
     assert full.content == DATA
     assert full.headers["etag"] == etag
     assert full.headers["cache-control"] == "private, no-store"
@@ -274,83 +203,25 @@ def test_encrypted_libraries_revalidate_the_same_way(app: App, work: Work) -> No
                            headers=alice)
     assert thumb.headers["etag"] == f'W/"{png["id"]}.thumb-256"'
     work.take()
-    _assert_not_modified(_file(app, {**alice, "If-None-Match": etag}, repo), etag,
+    assert_not_modified(file(app, {**alice, "If-None-Match": etag}, repo), etag,
                          "private, no-store")
-    assert _file(app, alice, repo, method="HEAD").headers["content-length"] == str(len(DATA))
+    assert file(app, alice, repo, method="HEAD").headers["content-length"] == str(len(DATA))
     again = app.client.get(f"/api/v1/repos/{repo}/thumbnail", params={"p": "/p.png"},
                            headers={**alice, "If-None-Match": thumb.headers["etag"]})
-    _assert_not_modified(again, thumb.headers["etag"], "private, no-store")
+    assert_not_modified(again, thumb.headers["etag"], "private, no-store")
     assert work.take() == [], "nothing decrypted, nothing rendered"
-    ranged = _file(app, {**alice, "If-Range": etag, "Range": "bytes=-5"}, repo)
+    ranged = file(app, {**alice, "If-Range": etag, "Range": "bytes=-5"}, repo)
     assert ranged.status_code == 206
     assert ranged.content == DATA[-5:]
     other_session = app.login(ALICE)  # has not unlocked the library
-    locked = _file(app, {**other_session, "If-None-Match": etag}, repo)
+    locked = file(app, {**other_session, "If-None-Match": etag}, repo)
     assert locked.status_code == 440
     assert "etag" not in locked.headers
 
 
-def test_previews_have_their_own_etags_and_revalidate_without_rendering(
-        app: App, work: Work) -> None:
-    alice, repo = _library(app)
-    png = _put(app, alice, repo, "/p.png", _image("PNG"))
-    bmp = _put(app, alice, repo, "/s.bmp", _image("BMP"))
-    pdf = io.BytesIO()
-    Image.new("RGB", (60, 80)).save(pdf, format="PDF", save_all=True,
-                                    append_images=[Image.new("RGB", (60, 80))])
-    doc = _put(app, alice, repo, "/d.pdf", pdf.getvalue())
-    sniffed = _put(app, alice, repo, "/picture", _image("PNG", blue=7))
-
-    def get(what: str, path: str, **params: Any) -> Any:
-        headers = {**alice, **params.pop("headers", {})}
-        return app.client.get(f"/api/v1/repos/{repo}/{what}", params={"p": path, **params},
-                              headers=headers)
-
-    expected = {("thumbnail", "/p.png", 256): f'W/"{png["id"]}.thumb-256"',
-                ("thumbnail", "/p.png", 64): f'W/"{png["id"]}.thumb-64"',
-                ("thumbnail", "/d.pdf", 128): f'W/"{doc["id"]}.thumb-128"',
-                ("preview/page", "/d.pdf", 1): f'W/"{doc["id"]}.page-1-1600"',
-                ("preview/page", "/d.pdf", 2): f'W/"{doc["id"]}.page-2-1600"',
-                ("preview/image", "/p.png", 0): f'W/"{png["id"]}.image"',
-                ("preview/image", "/s.bmp", 0): f'W/"{bmp["id"]}.image.png"',
-                ("thumbnail", "/picture", 64): f'W/"{sniffed["id"]}.thumb-64"'}
-    parameter = {"thumbnail": "size", "preview/page": "n", "preview/image": "unused"}
-    for (what, path, number), etag in expected.items():
-        response = get(what, path, **{parameter[what]: number})
-        assert response.status_code == 200, (what, path, response.text)
-        assert response.headers["etag"] == etag
-        assert response.headers["cache-control"] == "private, max-age=300"
-    assert len(set(expected.values())) == len(expected)
-    assert f'"{png["id"]}"' not in expected.values()
-
-    work.take()
-    for (what, path, number), etag in expected.items():
-        if path == "/picture":
-            continue
-        response = get(what, path, headers={"If-None-Match": f'"a", {etag}'},
-                       **{parameter[what]: number})
-        _assert_not_modified(response, etag, "private, max-age=300")
-    assert work.take() == [], "no block read, no render, not even a cache lookup"
-
-    sniffed_again = get("thumbnail", "/picture", size=64,
-                        headers={"If-None-Match": expected[("thumbnail", "/picture", 64)]})
-    _assert_not_modified(sniffed_again, expected[("thumbnail", "/picture", 64)],
-                         "private, max-age=300")  # the kind needed a sniff: rendered, no body
-    other_size = get("thumbnail", "/p.png", size=512, headers={
-        "If-None-Match": expected[("thumbnail", "/p.png", 256)]})
-    assert other_size.status_code == 200
-    assert other_size.headers["etag"] == f'W/"{png["id"]}.thumb-512"'
-    file_tag = get("thumbnail", "/p.png", size=256, headers={"If-None-Match": f'"{png["id"]}"'})
-    assert file_tag.status_code == 200, "the file's own ETag is not the thumbnail's"
-    for bad in ({"size": 100}, {"size": "x"}):
-        response = get("thumbnail", "/p.png", headers={"If-None-Match": "*"}, **bad)
-        assert response.status_code == 400, bad
-    assert get("preview/page", "/d.pdf", n=0, headers={"If-None-Match": "*"}).status_code == 400
-
-
 def test_head_of_a_zip_or_an_old_version_reads_no_block(app: App, work: Work) -> None:
-    alice, repo = _library(app)
-    _put(app, alice, repo, "/folder/f.bin", DATA * 1000)
+    alice, repo = library(app)
+    put(app, alice, repo, "/folder/f.bin", DATA * 1000)
     zipped = app.client.get(f"/api/v1/repos/{repo}/zip", params={"p": "/folder"},
                             headers=alice)
     assert zipped.status_code == 200

@@ -6,7 +6,6 @@ import io
 import logging
 import os
 import threading
-import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,35 +28,13 @@ from sesamedisk.errors import Unavailable
 from sesamedisk.ports.previews import MIB, CacheKey
 from sesamedisk.services import accounts
 from sesamedisk.web.app import build_app
-from tests.integration.test_previews import ODT_MANIFEST, _get, _upload
+from tests.integration.linked_documents import odt_linking
+from tests.integration.test_previews import _get, _upload
 from tests.plugins.app import PASSWORD, App
 from tests.plugins.peers import require_peer
 
 ALICE = "alice@example.com"
 NETWORK_WARNING = "cannot be cut off from the network"
-
-CONTENT = """<?xml version="1.0" encoding="UTF-8"?>
-<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"
- xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"
- xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0"
- xmlns:svg="urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0"
- xmlns:xlink="http://www.w3.org/1999/xlink" office:version="1.2">
-<office:body><office:text><text:p>A linked picture:
-<draw:frame draw:name="linked" text:anchor-type="as-char" svg:width="2cm" svg:height="2cm">
-<draw:image xlink:href="{url}" xlink:type="simple" xlink:show="embed" xlink:actuate="onLoad"/>
-</draw:frame></text:p></office:text></office:body></office:document-content>"""
-
-
-def _odt_linking(url: str) -> bytes:
-    """An OpenDocument text whose only picture is linked (not embedded) to `url`."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr("mimetype", "application/vnd.oasis.opendocument.text",
-                         compress_type=zipfile.ZIP_STORED)
-        archive.writestr("META-INF/manifest.xml", ODT_MANIFEST, zipfile.ZIP_DEFLATED)
-        archive.writestr("content.xml", CONTENT.format(url=url), zipfile.ZIP_DEFLATED)
-    return out.getvalue()
-
 
 def _png(width: int = 40, height: int = 40, noise: bool = False) -> bytes:
     image = (Image.frombytes("RGB", (width, height), os.urandom(width * height * 3)) if noise
@@ -187,7 +164,7 @@ def test_a_linked_picture_is_not_fetched_during_conversion(
     _require_sandbox()
     alice, repo = _library(app)
     url = f"http://127.0.0.1:{probe_server.server_address[1]}/probe.png"
-    document = _odt_linking(url)
+    document = odt_linking([url])
     _upload(app, alice, repo, "/linked.odt", document)
     info = _get(app, alice, repo, "preview", p="/linked.odt")
     assert info.status_code == 200, info.text
@@ -207,7 +184,7 @@ def test_a_conversion_cannot_read_the_data_folder(app: App, tmp_path: Path) -> N
     alice, repo = _library(app)
     planted = app.data / "planted.png"
     planted.write_bytes(_png())
-    document = _odt_linking(planted.as_uri())
+    document = odt_linking([planted.as_uri()])
     file_id = _upload(app, alice, repo, "/peek.odt", document)
     assert _get(app, alice, repo, "preview", p="/peek.odt").status_code == 200
     cached_pdf = app.data / "preview-cache" / repo / file_id[:2] / file_id / "document.pdf"

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from starlette.datastructures import Headers
 
 from sesamedisk.web.conditional import (
-    LATEST_HTTP_DATE,
     AnyTag,
     EntityTag,
     Outcome,
@@ -32,6 +31,8 @@ from sesamedisk.web.conditional import (
 RFC_EXAMPLE = 784111777
 """Sun, 06 Nov 1994 08:49:37 GMT, the example of RFC 9110 §5.6.7."""
 NOW_2025 = calendar.timegm((2025, 6, 1, 0, 0, 0))
+LATEST_HTTP_DATE = calendar.timegm((9999, 12, 31, 23, 59, 59))
+"""The last second an HTTP date can name: it has four year digits."""
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -157,7 +158,6 @@ def test_last_modified_is_never_in_the_future_nor_negative() -> None:
     assert last_modified(100, now=200) == 100
     assert last_modified(300, now=200) == 200
     assert last_modified(-5, now=200) == 0
-    assert last_modified(10**30, now=10**20) == LATEST_HTTP_DATE
 
 
 def _decide(headers: dict[str, str], validators: Validators, *, ranged: bool = False) -> Outcome:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -67,18 +68,20 @@ def test_the_cap_holds_after_every_write_without_walking_each_time(tmp_path: Pat
     assert cache.walks >= 2, "the cap was enforced"
 
 
-def test_no_cap_walks_once(tmp_path: Path) -> None:
+def test_no_cap_never_walks_on_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache_module, "RESCAN_EVERY_WRITES", 5)
     cache = FilePreviewCache(tmp_path / "cache")
     for number in range(50):
         cache.write(_key(f"n{number}"), b"y" * ENTRY)
-    assert cache.walks == 1
+    assert cache.walks == 0, "nothing to enforce, nothing to count"
     assert cache.total_bytes() == 50 * ENTRY
+    assert cache.walks == 1, "counted when asked"
 
 
 def test_the_total_is_recounted_now_and_then(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cache_module, "RESCAN_EVERY_WRITES", 5)
-    cache = FilePreviewCache(tmp_path / "cache")
+    cache = FilePreviewCache(tmp_path / "cache", max_bytes=100 * ENTRY)
     for number in range(3):
         cache.write(_key(f"n{number}"), b"z" * ENTRY)
     gone = cache.path_of(_key("n0"))
@@ -88,6 +91,36 @@ def test_the_total_is_recounted_now_and_then(tmp_path: Path,
     for number in range(3, 8):
         cache.write(_key(f"n{number}"), b"z" * ENTRY)
     assert cache.total_bytes() == _on_disk(cache) == 7 * ENTRY
+    assert cache.walks == 2
+
+
+def test_writes_go_on_while_a_walk_runs_outside_the_lock(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = FilePreviewCache(tmp_path / "cache", max_bytes=100 * ENTRY)
+    walked, release = threading.Event(), threading.Event()
+    walk = cache._walk
+
+    def slow_walk() -> list[cache_module._Entry]:
+        entries = walk()
+        walked.set()
+        assert release.wait(10)
+        return entries
+
+    monkeypatch.setattr(cache, "_walk", slow_walk)
+    first = threading.Thread(target=cache.write, args=(_key("a"), b"a" * ENTRY))
+    first.start()  # the first write walks to count
+    assert walked.wait(10)
+    second = threading.Thread(target=cache.write, args=(_key("b"), b"b" * ENTRY))
+    second.start()
+    second.join(10)
+    assert not second.is_alive(), "a write does not wait for a walk under way"
+    assert cache.read(_key("b")) == b"b" * ENTRY
+    assert first.is_alive()
+    release.set()
+    first.join(10)
+    assert not first.is_alive()
+    assert cache.walks == 1, "one walk at a time: the second write did not walk"
+    assert cache.total_bytes() == _on_disk(cache) == 2 * ENTRY, "the walk missed b: added"
 
 
 def test_a_restarted_cache_counts_what_is_there_and_stale_temp_files_go(tmp_path: Path) -> None:

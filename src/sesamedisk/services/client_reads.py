@@ -16,13 +16,13 @@ from dataclasses import dataclass
 
 from sesamedisk.domain import paths, tree
 from sesamedisk.domain.ids import EMPTY_ID, require_object_id
-from sesamedisk.domain.objects import Dirent, FileObject
+from sesamedisk.domain.objects import Dirent
 from sesamedisk.domain.records import Library, User
 from sesamedisk.errors import InvalidRequest, PathNotFound, PermissionDenied
 from sesamedisk.ports.deps import Deps
 from sesamedisk.ports.metadata import TransferToken
 from sesamedisk.ports.objects import ObjectKind
-from sesamedisk.services.files import at_head
+from sesamedisk.services.files import at_head, find_file
 from sesamedisk.services.libraries import get_library
 from sesamedisk.services.library_objects import LibraryObjects
 from sesamedisk.services.sync import SyncSession
@@ -112,16 +112,9 @@ def list_folder(deps: Deps, actor: User, library_id: str, path: str, *,
 
 def file_blocks(deps: Deps, actor: User, library_id: str, path: str) -> FileBlocks:
     """The id and block ids of the file at `path`; needs read access, not an unlocked key."""
-    target = paths.normalize(path)
-
-    def find(objects: LibraryObjects, root: str) -> tuple[str, FileObject]:
-        dirent = tree.lookup(objects, root, target)
-        if dirent is None or dirent.is_dir:
-            raise PathNotFound(f"no file {target}")
-        return dirent.id, objects.load_file(dirent.id)
-
-    library, (file_id, file_obj) = at_head(deps, actor, library_id, find)
-    return FileBlocks(file_id=file_id, block_ids=file_obj.block_ids, library=library)
+    found = find_file(deps, actor, library_id, path)
+    return FileBlocks(file_id=found.dirent.id, block_ids=found.file_obj.block_ids,
+                      library=found.library)
 
 
 def _file_with_block(deps: Deps, library: Library, file_id: str, block_id: str) -> None:

@@ -34,18 +34,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from sesamedisk.domain import codec, crypto, paths, tree
-from sesamedisk.domain.access import can_write
 from sesamedisk.domain.ids import EMPTY_ID
 from sesamedisk.domain.objects import Dirent, DirObject, FileObject, FsObject
 from sesamedisk.domain.records import Library, User
-from sesamedisk.errors import (
-    Conflict,
-    Corrupted,
-    InvalidRequest,
-    LibraryLocked,
-    PathNotFound,
-    PermissionDenied,
-)
+from sesamedisk.errors import Conflict, Corrupted, PathNotFound
 from sesamedisk.ports.deps import Deps
 from sesamedisk.ports.objects import ObjectKind, ObjectStore
 from sesamedisk.services import files
@@ -55,27 +47,6 @@ from sesamedisk.services.library_objects import LibraryObjects
 
 STREAM_PIECE = 1024 * 1024
 """Bytes per read when a block is streamed unchanged into the destination."""
-
-
-def _key(library: Library, key: crypto.FileKey | None) -> crypto.FileKey | None:
-    """The key to use for `library`: None if plain; LibraryLocked if encrypted without one."""
-    if not library.encrypted:
-        return None
-    if key is None:
-        raise LibraryLocked(f"library {library.id} is encrypted: unlock it with its password")
-    return key
-
-
-def _libraries(deps: Deps, actor: User, src_id: str, dst_id: str, *,
-               move: bool) -> tuple[Library, Library]:
-    """Both libraries with the permissions checked: read (write for a move) and write."""
-    source = get_library(deps, actor, src_id)
-    if move and not can_write(actor, source):
-        raise PermissionDenied("no write permission on the source library")
-    destination = get_library(deps, actor, dst_id)
-    if not can_write(actor, destination):
-        raise PermissionDenied("no write permission on the destination library")
-    return source, destination
 
 
 @dataclass
@@ -105,7 +76,11 @@ class _Copier:
         return replace(dirent, id=new_id)
 
     def _read(self, fs_id: str) -> tuple[bytes, FsObject]:
-        """The raw bytes and the decoded fs object `fs_id` of the source."""
+        """The raw bytes and the decoded fs object `fs_id` of the source.
+
+        `LibraryObjects.load_fs` does the same checks but drops the raw bytes, which a copy
+        under the same key stores unchanged; reading through it as well would read twice.
+        """
         raw = self.store.get(ObjectKind.FS, self.src, fs_id)
         text = codec.decompress(raw)
         if codec.sha1_hex(text) != fs_id:
@@ -207,25 +182,8 @@ class _Copier:
         return new_id
 
 
-@dataclass(frozen=True)
-class _Request:
-    """One cross-library copy or move, normalised."""
-
-    src: str
-    dst_parent: str
-    name: str
-
-
-def _request(path: str, dst_dir: str, new_name: str | None) -> _Request:
-    src = paths.normalize(path)
-    if paths.is_root(src):
-        raise InvalidRequest("the library root cannot be copied or moved")
-    name = paths.validate_name(new_name) if new_name is not None else paths.basename(src)
-    return _Request(src=src, dst_parent=paths.normalize(dst_dir), name=name)
-
-
 def _copy(deps: Deps, actor: User, source: Library, destination: Library,  # noqa: PLR0917
-          wanted: _Request, keys: tuple[crypto.FileKey | None, crypto.FileKey | None],
+          wanted: files.Relocation, keys: tuple[crypto.FileKey | None, crypto.FileKey | None],
           verb: str) -> tuple[Dirent, str]:
     """Copy the objects, commit the copy in the destination; (source entry, new path)."""
     copier = _Copier(deps.objects, source.id, destination.id, *keys)
@@ -252,38 +210,29 @@ def _copy(deps: Deps, actor: User, source: Library, destination: Library,  # noq
     return original, final[0]
 
 
-def copy_between(deps: Deps, actor: User, src_library_id: str, path: str,  # noqa: PLR0917
-                 dst_library_id: str, dst_dir: str, *, src_key: crypto.FileKey | None = None,
-                 dst_key: crypto.FileKey | None = None, new_name: str | None = None) -> str:
-    """Copy a file or folder into a folder of another library; returns the copy's path.
+def transfer_between(deps: Deps, actor: User, src_library_id: str,  # noqa: PLR0917
+                     path: str, dst_library_id: str, dst_dir: str, *, move: bool,
+                     src_key: crypto.FileKey | None = None,
+                     dst_key: crypto.FileKey | None = None,
+                     new_name: str | None = None) -> str:
+    """Copy (or move) a file or folder into a folder of another library; its new path.
 
-    Within one library this is `files.copy_path` (no bytes copied).
+    A move commits the copy in the destination first, then deletes the source only if it is
+    still the entry that was copied (else Conflict, and both stay). Within one library this
+    is `files.move_path` or `files.copy_path` (no bytes copied).
     """
-    source, destination = _libraries(deps, actor, src_library_id, dst_library_id, move=False)
+    source = files.writable_library(deps, actor, src_library_id, which="the source") \
+        if move else get_library(deps, actor, src_library_id)
+    destination = files.writable_library(deps, actor, dst_library_id, which="the destination")
     if source.id == destination.id:
-        return files.copy_path(deps, actor, source.id, path, dst_dir=dst_dir,
-                               new_name=new_name)
-    keys = _key(source, src_key), _key(destination, dst_key)
-    _, final = _copy(deps, actor, source, destination, _request(path, dst_dir, new_name),
-                     keys, "Copied")
-    return final
-
-
-def move_between(deps: Deps, actor: User, src_library_id: str, path: str,  # noqa: PLR0917
-                 dst_library_id: str, dst_dir: str, *, src_key: crypto.FileKey | None = None,
-                 dst_key: crypto.FileKey | None = None, new_name: str | None = None) -> str:
-    """Move a file or folder into a folder of another library; returns its new path.
-
-    The copy is committed in the destination first, then the source is deleted only if it
-    is still the entry that was copied (else Conflict, and both stay).
-    """
-    source, destination = _libraries(deps, actor, src_library_id, dst_library_id, move=True)
-    if source.id == destination.id:
-        return files.move_path(deps, actor, source.id, path, dst_dir=dst_dir,
-                               new_name=new_name)
-    keys = _key(source, src_key), _key(destination, dst_key)
-    wanted = _request(path, dst_dir, new_name)
-    original, final = _copy(deps, actor, source, destination, wanted, keys, "Moved")
+        same_library = files.move_path if move else files.copy_path
+        return same_library(deps, actor, source.id, path, dst_dir=dst_dir, new_name=new_name)
+    keys = files.key_for(source, src_key), files.key_for(destination, dst_key)
+    wanted = files.relocation(path, dst_dir, new_name, verb="moved" if move else "copied")
+    original, final = _copy(deps, actor, source, destination, wanted, keys,
+                            "Moved" if move else "Copied")
+    if not move:
+        return final
 
     def remove(objs: LibraryObjects, root: str) -> tuple[str, str]:
         found = tree.lookup(objs, root, wanted.src)

@@ -138,25 +138,38 @@ def _stream_range(store: ObjectStore, opened: files.OpenFile, start: int, end: i
                         f"its recorded size {file_obj.size}")
 
 
-def read_range(deps: Deps, actor: User, library_id: str, path: str, *, start: int = 0,
-               end: int | None = None,
-               file_key: crypto.FileKey | None = None) -> RangedContent:
-    """The file's bytes `[start:end]` with Python slice rules, streamed lazily.
+def clamp(size: int, start: int = 0, end: int | None = None) -> tuple[int, int]:
+    """`[start, end)` of a file of `size` bytes, with Python slice rules, clamped to it.
 
     A negative `start` counts from the end (`-n` is the last n bytes), `end` None means the
-    end of the file, and both are clamped to the file, so an empty range means nothing of the
-    file lies in the one asked for.
+    end of the file; an empty result means nothing of the file lies in the range asked for.
     """
-    opened = files.open_file(deps, actor, library_id, path, file_key=file_key)
-    size = opened.file_obj.size
     first, stop, _ = slice(start, end).indices(size)
-    stop = max(stop, first)
+    return first, max(stop, first)
+
+
+def range_of(store: ObjectStore, opened: files.OpenFile, start: int = 0,
+             end: int | None = None) -> RangedContent:
+    """Bytes `[start:end]` (see `clamp`) of an opened file, streamed lazily.
+
+    Where to start reading is found now, so a missing block fails before any byte is sent.
+    """
+    size = opened.file_obj.size
+    first, stop = clamp(size, start, end)
     if first == stop:
         return RangedContent(dirent=opened.dirent, size=size, start=first, end=stop,
                              chunks=iter(()))
-    seek = _seek(deps.objects, opened, first)  # now, so a bad block fails before any byte
+    seek = _seek(store, opened, first)
     return RangedContent(dirent=opened.dirent, size=size, start=first, end=stop,
-                         chunks=_stream_range(deps.objects, opened, first, stop, seek))
+                         chunks=_stream_range(store, opened, first, stop, seek))
+
+
+def read_range(deps: Deps, actor: User, library_id: str, path: str, *, start: int = 0,
+               end: int | None = None,
+               file_key: crypto.FileKey | None = None) -> RangedContent:
+    """The file at `path`'s bytes `[start:end]` (see `clamp`), streamed lazily."""
+    opened = files.open_file(deps, actor, library_id, path, file_key=file_key)
+    return range_of(deps.objects, opened, start, end)
 
 
 def _file_chunks(store: ObjectStore, library_id: str, file_obj: FileObject,

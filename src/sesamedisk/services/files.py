@@ -19,7 +19,13 @@ from sesamedisk.domain.objects import (
     FsObject,
 )
 from sesamedisk.domain.records import Library, User
-from sesamedisk.errors import InvalidRequest, ObjectNotFound, PathNotFound, PermissionDenied
+from sesamedisk.errors import (
+    InvalidRequest,
+    LibraryLocked,
+    ObjectNotFound,
+    PathNotFound,
+    PermissionDenied,
+)
 from sesamedisk.ports.deps import Deps
 from sesamedisk.ports.objects import ObjectKind
 from sesamedisk.services.block_pipeline import BlockPipeline
@@ -39,18 +45,23 @@ class FileContent:
     chunks: Iterator[bytes]
 
 
-def _writable(deps: Deps, actor: User, library_id: str) -> Library:
+def writable_library(deps: Deps, actor: User, library_id: str, *,
+                     which: str = "this") -> Library:
+    """A library `actor` may write; PermissionDenied names it as `which` library otherwise."""
     library = get_library(deps, actor, library_id)
     if not can_write(actor, library):
-        raise PermissionDenied("no write permission on this library")
+        raise PermissionDenied(f"no write permission on {which} library")
     return library
 
 
 def key_for(library: Library, file_key: crypto.FileKey | None) -> crypto.FileKey | None:
-    """The key to use for `library`: None if plain; InvalidRequest if encrypted without key."""
-    if library.encrypted and file_key is None:
-        raise InvalidRequest("the library is encrypted: unlock it with its password first")
-    return file_key if library.encrypted else None
+    """The key to use for `library`: None if plain; LibraryLocked if encrypted without key."""
+    if not library.encrypted:
+        return None
+    if file_key is None:
+        raise LibraryLocked(f"library {library.id} is encrypted: unlock it with its password "
+                            "first")
+    return file_key
 
 
 def store_content(deps: Deps, library: Library, content: Iterable[bytes],
@@ -65,7 +76,7 @@ def store_content(deps: Deps, library: Library, content: Iterable[bytes],
 def put_file(deps: Deps, actor: User, library_id: str, path: str, content: Iterable[bytes],
              *, file_key: crypto.FileKey | None = None, mtime: int | None = None) -> Dirent:
     """Create or replace the file at `path` with `content`."""
-    library = _writable(deps, actor, library_id)
+    library = writable_library(deps, actor, library_id)
     target = paths.normalize(path)
     if paths.is_root(target):
         raise InvalidRequest("a file path must name a file")
@@ -91,7 +102,7 @@ def put_file(deps: Deps, actor: User, library_id: str, path: str, content: Itera
 
 def make_dir(deps: Deps, actor: User, library_id: str, path: str) -> None:
     """Create a folder (and missing parents); fine if it already exists."""
-    library = _writable(deps, actor, library_id)
+    library = writable_library(deps, actor, library_id)
     target = paths.normalize(path)
     if paths.is_root(target):
         return
@@ -113,7 +124,7 @@ def make_dir(deps: Deps, actor: User, library_id: str, path: str) -> None:
 
 def delete_path(deps: Deps, actor: User, library_id: str, path: str) -> None:
     """Delete a file or folder."""
-    library = _writable(deps, actor, library_id)
+    library = writable_library(deps, actor, library_id)
     target = paths.normalize(path)
     if target == "/":
         raise InvalidRequest("the library root cannot be deleted")
@@ -164,6 +175,24 @@ def _source(objs: LibraryObjects, root: str, src: str, dst_parent: str, verb: st
     return source
 
 
+@dataclass(frozen=True)
+class Relocation:
+    """A copy or move, normalised: the source path, the destination folder, the wanted name."""
+
+    src: str
+    dst_parent: str
+    name: str
+
+
+def relocation(path: str, dst_dir: str, new_name: str | None, *, verb: str) -> Relocation:
+    """Normalise a copy or move; InvalidRequest for the root or an invalid new name."""
+    src = paths.normalize(path)
+    if paths.is_root(src):
+        raise InvalidRequest(f"the library root cannot be {verb}")
+    name = paths.validate_name(new_name) if new_name is not None else paths.basename(src)
+    return Relocation(src=src, dst_parent=paths.normalize(dst_dir), name=name)
+
+
 def move_path(deps: Deps, actor: User, library_id: str, path: str, *, dst_dir: str,
               new_name: str | None = None) -> str:
     """Move and/or rename a file or folder inside one library; returns its new path.
@@ -171,20 +200,16 @@ def move_path(deps: Deps, actor: User, library_id: str, path: str, *, dst_dir: s
     Like Seafile's web interface, a name already taken in `dst_dir` becomes `name (1).ext`
     (moving an entry onto itself changes nothing). A folder cannot go into its own subtree.
     """
-    library = _writable(deps, actor, library_id)
-    src = paths.normalize(path)
-    dst_parent = paths.normalize(dst_dir)
-    if paths.is_root(src):
-        raise InvalidRequest("the library root cannot be moved")
-    old_name = paths.basename(src)
-    wanted = paths.validate_name(new_name) if new_name is not None else old_name
+    library = writable_library(deps, actor, library_id)
+    wanted = relocation(path, dst_dir, new_name, verb="moved")
+    src, dst_parent, old_name = wanted.src, wanted.dst_parent, paths.basename(wanted.src)
     final = [src]
 
     def change(objs: LibraryObjects, root: str) -> tuple[str, str]:
         source = _source(objs, root, src, dst_parent, "moved")
         same_dir = paths.parent(src) == dst_parent
-        name = wanted if same_dir and wanted == old_name else free_name(
-            _folder(objs, root, dst_parent), wanted, is_dir=source.is_dir)
+        name = wanted.name if same_dir and wanted.name == old_name else free_name(
+            _folder(objs, root, dst_parent), wanted.name, is_dir=source.is_dir)
         new_root = tree.move_entry(objs, objs, root, src, dst_parent, name, mtime=deps.clock())
         final[0] = paths.join(dst_parent, name)
         text = f'Renamed "{old_name}" to "{name}".' if same_dir else f'Moved "{old_name}".'
@@ -202,17 +227,14 @@ def copy_path(deps: Deps, actor: User, library_id: str, path: str, *, dst_dir: s
     and no byte is copied. A taken name in `dst_dir` becomes `name (1).ext` (Seafile's web
     behaviour); copying a folder into itself or one of its subfolders is refused.
     """
-    library = _writable(deps, actor, library_id)
-    src = paths.normalize(path)
-    dst_parent = paths.normalize(dst_dir)
-    if paths.is_root(src):
-        raise InvalidRequest("the library root cannot be copied")
-    wanted = paths.validate_name(new_name) if new_name is not None else paths.basename(src)
+    library = writable_library(deps, actor, library_id)
+    wanted = relocation(path, dst_dir, new_name, verb="copied")
+    src, dst_parent = wanted.src, wanted.dst_parent
     final = [src]
 
     def change(objs: LibraryObjects, root: str) -> tuple[str, str]:
         source = _source(objs, root, src, dst_parent, "copied")
-        name = free_name(_folder(objs, root, dst_parent), wanted, is_dir=source.is_dir)
+        name = free_name(_folder(objs, root, dst_parent), wanted.name, is_dir=source.is_dir)
         new_root = tree.put_entry(objs, objs, root, dst_parent, replace(source, name=name),
                                   mtime=deps.clock(), create_parents=False)
         final[0] = paths.join(dst_parent, name)
@@ -270,7 +292,7 @@ def _deletion_targets(targets: Sequence[str]) -> list[str]:
 
 def delete_paths(deps: Deps, actor: User, library_id: str, targets: Sequence[str]) -> None:
     """Delete several files and folders in one commit; nothing is deleted if one is missing."""
-    library = _writable(deps, actor, library_id)
+    library = writable_library(deps, actor, library_id)
     wanted = _deletion_targets(targets)
 
     def change(objs: LibraryObjects, root: str) -> tuple[str, str]:
@@ -319,29 +341,44 @@ def at_head(deps: Deps, actor: User, library_id: str,
 
 
 @dataclass(frozen=True)
-class OpenFile:
-    """A file found at a library's head: its entry, its object and the key to decrypt it."""
+class FoundFile:
+    """A file found at a library's head: the library, the file's entry and its object."""
 
     library: Library
     dirent: Dirent
     file_obj: FileObject
+
+
+@dataclass(frozen=True)
+class OpenFile(FoundFile):
+    """A found file with the key to decrypt it (None for a plain library)."""
+
     key: crypto.FileKey | None
 
 
-def open_file(deps: Deps, actor: User, library_id: str, path: str, *,
-              file_key: crypto.FileKey | None = None) -> OpenFile:
-    """The file at `path` in the head; PathNotFound if none, InvalidRequest if locked."""
+def find_file(deps: Deps, actor: User, library_id: str, path: str) -> FoundFile:
+    """The file at `path` in the head of a library `actor` may read; PathNotFound if none.
+
+    Needs no key: an encrypted library's entries and file objects are not encrypted.
+    """
     target = paths.normalize(path)
 
     def find(objects: LibraryObjects, root: str) -> tuple[Dirent, FileObject]:
         dirent = tree.lookup(objects, root, target)
         if dirent is None or dirent.is_dir:
-            raise PathNotFound(f"{target} is not a file")
+            raise PathNotFound(f"no file {target}")
         return dirent, objects.load_file(dirent.id)
 
     library, (dirent, file_obj) = at_head(deps, actor, library_id, find)
-    return OpenFile(library=library, dirent=dirent, file_obj=file_obj,
-                    key=key_for(library, file_key))
+    return FoundFile(library=library, dirent=dirent, file_obj=file_obj)
+
+
+def open_file(deps: Deps, actor: User, library_id: str, path: str, *,
+              file_key: crypto.FileKey | None = None) -> OpenFile:
+    """The file at `path` in the head; PathNotFound if none, LibraryLocked if locked."""
+    found = find_file(deps, actor, library_id, path)
+    return OpenFile(library=found.library, dirent=found.dirent, file_obj=found.file_obj,
+                    key=key_for(found.library, file_key))
 
 
 def read_file(deps: Deps, actor: User, library_id: str, path: str, *,

@@ -3,14 +3,15 @@
 Token policy: a download token is consumed by its first use unless the link was asked for
 with `reuse`; an upload or update token stays valid until it expires, because a resumable
 upload posts every chunk to the same URL. Every token expires `LINK_SECONDS` after it was
-issued and is redeemed only for the operation it was issued for; redeeming re-checks the
+issued and is redeemed only for the operation it was issued for (a caller may name several
+it accepts, as raw block uploads do for upload and update links); redeeming re-checks the
 user's permission, so a revoked user cannot use links handed out earlier.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 
 from sesamedisk.domain import paths, tree
@@ -35,6 +36,8 @@ OPS = (DOWNLOAD, UPLOAD, UPDATE)
 DOWNLOAD_BLOCKS = "downloadblks"
 """The op of a link to the raw blocks of one file (services/client_reads)."""
 READ_OPS = frozenset({DOWNLOAD, DOWNLOAD_BLOCKS})
+WRITE_OPS = frozenset({UPLOAD, UPDATE})
+"""The ops of links that write into their folder."""
 LINK_SECONDS = 3600
 """How long a transfer link stays usable."""
 
@@ -95,16 +98,25 @@ def issue_link(deps: Deps, actor: User, library_id: str, op: str, path: str, *,
     return token, entry
 
 
-def redeem(deps: Deps, token: str, op: str) -> Transfer:
-    """The transfer a token allows for `op`; PermissionDenied if unknown, expired or used."""
+def redeem(deps: Deps, token: str, ops: str | Set[str] | tuple[str, ...]) -> Transfer:
+    """The transfer a token allows for `ops` (one op or any of several), in one transaction.
+
+    PermissionDenied if the token is unknown, expired, used or issued for another op.
+    """
+    accepted = (ops,) if isinstance(ops, str) else tuple(ops)
     with deps.uow() as uow:
-        record = uow.transfer_tokens.use(token, op=op, now=deps.clock())
+        now = deps.clock()
+        record = None
+        for op in accepted:  # a token has one op: at most one of these finds it
+            record = uow.transfer_tokens.use(token, op=op, now=now)
+            if record is not None:
+                break
         user = None if record is None else uow.users.get(record.user_id)
         uow.commit()
     if record is None or user is None or not user.is_active:
         raise PermissionDenied("invalid or expired access token")
     library = get_library(deps, user, record.library_id)
-    if op not in READ_OPS and not can_write(user, library):
+    if record.op not in READ_OPS and not can_write(user, library):
         raise PermissionDenied("no write permission on this library")
     return Transfer(actor=user, library=library, token=record)
 

@@ -13,13 +13,11 @@ sync clients set from their own file system, so it is not a strong validator (§
 from __future__ import annotations
 
 import calendar
-import datetime
 import re
 import time
 from dataclasses import dataclass
-from email.utils import formatdate
+from email.utils import formatdate, parsedate_to_datetime
 from enum import Enum
-from typing import Final
 
 from starlette.datastructures import Headers
 from starlette.responses import Response
@@ -30,18 +28,18 @@ _LIST_MEMBER = re.compile(rf'[ \t]*(?:(W/)?"([{_ETAG_CHARS}]*)")?[ \t]*')
 _SINGLE_TAG = re.compile(rf'[ \t]*(W/)?"([{_ETAG_CHARS}]*)"[ \t]*')
 _UNSAFE_OPAQUE = re.compile(rf'[^{_ETAG_CHARS}]')
 
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_LONG_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_TIME = "([0-9]{2}):([0-9]{2}):([0-9]{2})"
-_IMF_FIXDATE = re.compile(
-    rf"(?:{'|'.join(_DAYS)}), ([0-9]{{2}}) ({'|'.join(_MONTHS)}) ([0-9]{{4}}) {_TIME} GMT")
-_RFC850_DATE = re.compile(
-    rf"(?:{'|'.join(_LONG_DAYS)}), ([0-9]{{2}})-({'|'.join(_MONTHS)})-([0-9]{{2}}) {_TIME} GMT")
-_ASCTIME_DATE = re.compile(
-    rf"(?:{'|'.join(_DAYS)}) ({'|'.join(_MONTHS)}) ([ 0-9][0-9]) {_TIME} ([0-9]{{4}})")
-LATEST_HTTP_DATE: Final = 253402300799
-"""9999-12-31 23:59:59 UTC: an HTTP date has four year digits."""
+_DAY = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+_LONG_DAY = "(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+_MONTH = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_YEAR = "(?!00)[0-9]{4}"
+"""Four digits, not 0000-0099: email.utils reads those as two-digit years (19xx or 20xx)."""
+_TIME = "[0-9]{2}:[0-9]{2}:[0-9]{2}"
+_HTTP_DATE = re.compile(
+    rf"{_DAY}, [0-9]{{2}} {_MONTH} {_YEAR} {_TIME} GMT"  # IMF-fixdate
+    rf"|{_LONG_DAY}, [0-9]{{2}}-{_MONTH}-(?P<two_digit_year>[0-9]{{2}}) {_TIME} GMT"  # RFC 850
+    rf"|{_DAY} {_MONTH} [ 0-9][0-9] {_TIME} {_YEAR}")  # asctime
+"""The exact shapes of RFC 9110 §5.6.7; email.utils alone also takes lower case, other zones."""
+_LEAP_SECOND = re.compile(r"(?<=[0-9]{2}:[0-9]{2}:)60\b")
 
 
 @dataclass(frozen=True)
@@ -122,28 +120,23 @@ def _two_digit_year(year: int, now: float) -> int:
 
 
 def parse_http_date(value: str, *, now: float | None = None) -> int | None:
-    """Seconds since the epoch of an HTTP-date in any of its three formats; None if invalid."""
+    """Seconds since the epoch of an HTTP-date in any of its three formats; None if invalid.
+
+    A leap second (`:60`) is the second after `:59`, as calendar.timegm counts it.
+    """
     text = value.strip(" \t")
-    if found := _IMF_FIXDATE.fullmatch(text):
-        day, month, year, hour, minute, second = found.groups()
-        parts = (int(year), _MONTHS.index(month) + 1, int(day))
-    elif found := _RFC850_DATE.fullmatch(text):
-        day, month, year, hour, minute, second = found.groups()
-        full_year = _two_digit_year(int(year), time.time() if now is None else now)
-        parts = (full_year, _MONTHS.index(month) + 1, int(day))
-    elif found := _ASCTIME_DATE.fullmatch(text):
-        month, day, hour, minute, second, year = found.groups()
-        parts = (int(year), _MONTHS.index(month) + 1, int(day.strip()))
-    else:
+    shape = _HTTP_DATE.fullmatch(text)
+    if shape is None:
         return None
-    clock = (int(hour), int(minute), int(second))
-    if clock[0] > 23 or clock[1] > 59 or clock[2] > 60:  # 60: a leap second
-        return None
+    text, leap = _LEAP_SECOND.subn("59", text)
     try:
-        datetime.date(*parts)
-    except ValueError:  # day 0, 31 February, year 0...
+        parsed = parsedate_to_datetime(text)  # ValueError: 31 February, hour 24, day 0...
+        if shape["two_digit_year"] is not None:
+            parsed = parsed.replace(year=_two_digit_year(
+                int(shape["two_digit_year"]), time.time() if now is None else now))
+    except ValueError:
         return None
-    return calendar.timegm((*parts, *clock, 0, 0, 0))
+    return calendar.timegm(parsed.utctimetuple()) + leap
 
 
 def last_modified(mtime: int, *, now: float | None = None) -> int:
@@ -151,8 +144,7 @@ def last_modified(mtime: int, *, now: float | None = None) -> int:
 
     RFC 9110 §8.8.2.1: a modification time ahead of the server's clock is sent as now.
     """
-    current = int(time.time() if now is None else now)
-    return max(0, min(mtime, current, LATEST_HTTP_DATE))
+    return max(0, min(mtime, int(time.time() if now is None else now)))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import anyio.from_thread
 from starlette.concurrency import run_in_threadpool
@@ -17,14 +17,28 @@ from sesamedisk.ports.deps import Deps
 
 MAX_JSON_BYTES = 4 * 1024 * 1024
 MAX_FORM_BYTES = 64 * 1024
+FORM_PART_BYTES = 1024 * 1024
+"""Largest field of a form sent without a Content-Length (Starlette's own default)."""
 
 
-async def read_small_form(request: Request) -> FormData:
-    """A url-encoded or multipart form of text fields only, at most MAX_FORM_BYTES."""
-    declared = request.headers.get("content-length", "0")
-    if not (declared.isascii() and declared.isdigit()) or int(declared) > MAX_FORM_BYTES:
+async def read_small_form(request: Request, *, limit: int = MAX_FORM_BYTES,
+                          over_limit: Literal[400, 413] = 400,
+                          require_length: bool = False) -> FormData:
+    """A url-encoded or multipart form of text fields only, at most `limit` bytes.
+
+    A Content-Length over `limit` is InvalidRequest (400) or, with `over_limit=413`,
+    TooLarge. A missing one counts as 0 unless `require_length` (then InvalidRequest).
+    """
+    declared = request.headers.get("content-length", "" if require_length else "0")
+    if not (declared.isascii() and declared.isdigit()):
+        raise InvalidRequest("the form needs a Content-Length" if require_length
+                             else "form body missing or too large")
+    if int(declared) > limit:
+        if over_limit == 413:
+            raise TooLarge(f"the form is larger than {limit} bytes")
         raise InvalidRequest("form body missing or too large")
-    return await request.form(max_files=0, max_fields=50)
+    return await request.form(max_files=0, max_fields=50,
+                              max_part_size=max(limit, FORM_PART_BYTES))
 
 
 def form_text(form: FormData, name: str, default: str | None = None) -> str | None:

@@ -39,8 +39,19 @@ class FilePreviewCache:
     With `max_bytes`, a write that pushes the cache over it evicts the least recently used
     entries (a read refreshes an entry's mtime) until the cache is under LOW_WATER of the cap.
     The total is counted by one walk at the first write and kept as a running sum after that,
-    recounted every RESCAN_EVERY_WRITES writes or RESCAN_EVERY_SECONDS. An entry may vanish
-    at any time: a reader holding it open keeps reading; `path_of` callers must cope.
+    recounted every RESCAN_EVERY_WRITES writes or RESCAN_EVERY_SECONDS. Without a cap there is
+    nothing to enforce: writes never walk (`total_bytes` counts when asked), and temp files a
+    killed writer left stay until the folder is cleaned by hand. An entry may vanish at any
+    time: a reader holding it open keeps reading; `path_of` callers must cope.
+
+    Walks and evictions run outside the lock, which guards only the counters. One walk runs
+    at a time: a write that finds one under way only adds its size to `_during_walk`, and the
+    walk's count plus that becomes the total. This is safe because the files, not the counter,
+    are the truth: a write the walk saw and also added meanwhile is counted twice, so the
+    total can run a few writes high until the next recount (evicting a little early), never
+    low. Eviction only unlinks files and empty folders, which writers already cope with: a
+    writer whose folder went makes it again (`_temp_file`), an entry evicted just after it
+    was written is a cache miss, and a reader holding a file open reads on.
     """
 
     def __init__(self, root: Path, max_bytes: int | None = None) -> None:
@@ -52,6 +63,9 @@ class FilePreviewCache:
         self._total: int | None = None
         self._writes_since_walk = 0
         self._walked_at = 0.0
+        self._walking = False
+        self._during_walk = 0
+        """Bytes written while a walk was under way, added to what it counts."""
         root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: CacheKey) -> Path:
@@ -95,11 +109,10 @@ class FilePreviewCache:
         return self._install(key, copy)
 
     def total_bytes(self) -> int:
-        """The running total of the entries' sizes (counted now if no write counted it yet)."""
+        """The entries' sizes: a capped cache's running total, else (or before it) counted now."""
         with self._lock:
-            if self._total is None:
-                self._total = sum(entry.size for entry in self._walk())
-            return self._total
+            total = self._total
+        return total if total is not None else sum(entry.size for entry in self._walk())
 
     def _temp_file(self, folder: Path) -> tuple[int, str]:
         """A temp file in `folder`, made again if an eviction removed the empty folder."""
@@ -137,25 +150,43 @@ class FilePreviewCache:
             return 0
 
     def _account(self, added: int) -> None:
-        """Add a write to the running total; recount or evict when due."""
+        """Add a write to a capped cache's running total; recount or evict when due."""
+        if self.max_bytes is None:
+            return
         with self._lock:
+            if self._walking:
+                self._during_walk += added
+                return
             self._writes_since_walk += 1
             due = (self._total is None or self._writes_since_walk >= RESCAN_EVERY_WRITES
                    or time.monotonic() - self._walked_at >= RESCAN_EVERY_SECONDS)
-            entries = self._walk() if due else None
-            if entries is not None:
-                self._total = sum(entry.size for entry in entries)
-            else:
+            if not due:
                 assert self._total is not None
                 self._total += added
-            if self.max_bytes is not None and self._total > self.max_bytes:
-                self._total = self._evict(entries if entries is not None else self._walk(),
-                                          int(self.max_bytes * LOW_WATER))
+                if self._total <= self.max_bytes:
+                    return
+            self._walking, self._during_walk = True, 0
+        self._recount(self.max_bytes)
+
+    def _recount(self, cap: int) -> None:
+        """Count the entries (evicting down to LOW_WATER if over `cap`); the walker only."""
+        total: int | None = None
+        try:
+            entries = self._walk()
+            total = sum(entry.size for entry in entries)
+            if total > cap:
+                total = self._evict(entries, int(cap * LOW_WATER))
+        finally:
+            with self._lock:
+                self._walking = False
+                if total is not None:  # else the next write walks again
+                    self._total = total + self._during_walk
+                    self._writes_since_walk, self._walked_at = 0, time.monotonic()
 
     def _walk(self) -> list[_Entry]:
         """Every entry with its size and last use; stale temp files are removed on the way."""
-        self.walks += 1
-        self._writes_since_walk, self._walked_at = 0, time.monotonic()
+        with self._lock:
+            self.walks += 1
         entries, stale_before = [], time.time() - STALE_TEMP_SECONDS
         for folder, _, names in os.walk(self.root):
             for name in names:

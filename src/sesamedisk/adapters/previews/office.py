@@ -31,6 +31,11 @@ _HIDE_SCRIPT = """set -e
 scratch="$1"; shift
 cd "$scratch"
 while [ "$1" != "--" ]; do
+  if [ -e "$1" ] && [ ! -d "$1" ]; then mount --no-canonicalize --bind /dev/null "$1"; fi
+  shift
+done
+shift
+while [ "$1" != "--" ]; do
   if [ -d "$1" ]; then mount -t tmpfs -o mode=0700,size=64m sesame-hidden "$1"; fi
   shift
 done
@@ -40,8 +45,25 @@ mount --no-canonicalize --bind . "$scratch"
 cd "$scratch"
 exec "$@"
 """
-"""Run inside fresh user+mount+network namespaces: cover each hidden folder with an empty
-tmpfs, then bind the scratch folder (still open as the working directory) back to its path."""
+"""Run inside fresh user+mount+network namespaces: cover each hidden file with /dev/null and
+each hidden folder with an empty tmpfs (skipping paths that do not exist), then bind the
+scratch folder (still open as the working directory) back to its path."""
+
+
+@dataclass(frozen=True)
+class HiddenPaths:
+    """What a conversion must not see: folders (covered by a tmpfs) and files (by /dev/null).
+
+    /tmp is always hidden too; paths missing when a conversion starts are skipped.
+    """
+
+    folders: tuple[Path, ...] = ()
+    files: tuple[Path, ...] = ()
+
+    def resolved(self) -> HiddenPaths:
+        """The real paths (symlinks resolved, now), /tmp first among the folders."""
+        return HiddenPaths(tuple(path.resolve() for path in (*ALWAYS_HIDDEN, *self.folders)),
+                           tuple(path.resolve() for path in self.files))
 
 
 @dataclass(frozen=True)
@@ -52,15 +74,17 @@ class Sandbox:
     user_flags: tuple[str, ...]
     """("--map-root-user",) for an unprivileged user namespace, () when root may do without."""
     hides_files: bool
-    """Whether a mount namespace can hide folders too (else only the network is cut off)."""
+    """Whether a mount namespace can hide folders and files too (else only the network is
+    cut off)."""
 
-    def wrap(self, command: Sequence[str], scratch: Path, hidden: Sequence[Path]) -> list[str]:
+    def wrap(self, command: Sequence[str], scratch: Path, hidden: HiddenPaths) -> list[str]:
         """`command` run with no network interface at all and, if possible, `hidden` covered."""
         offline = [self.unshare, "--net", *self.user_flags]
         if not self.hides_files:
             return [*offline, *command]
         return [*offline, "--mount", "--propagation", "private", "sh", "-c", _HIDE_SCRIPT,
-                "sesame-hide", str(scratch), *(str(path) for path in hidden), "--", *command]
+                "sesame-hide", str(scratch), *(str(path) for path in hidden.files), "--",
+                *(str(path) for path in hidden.folders), "--", *command]
 
 
 def _works(command: list[str]) -> bool:
@@ -77,12 +101,14 @@ def sandbox_for(unshare: str | None) -> Sandbox | None:
     if unshare is not None:
         flag_choices = [("--map-root-user",), ()] if os.geteuid() == 0 else [("--map-root-user",)]
         with tempfile.TemporaryDirectory(prefix="sesame-probe-") as folder:
-            scratch = Path(folder) / "scratch"
+            scratch, secret = Path(folder) / "scratch", Path(folder) / "secret"
             scratch.mkdir()
+            secret.write_bytes(b"")  # bound over, then covered with the folder
+            hidden = HiddenPaths((Path(folder),), (secret,))
             for hides_files in (True, False):
                 for flags in flag_choices:
                     sandbox = Sandbox(unshare, flags, hides_files)
-                    if _works(sandbox.wrap(["true"], scratch, [Path(folder)])):
+                    if _works(sandbox.wrap(["true"], scratch, hidden)):
                         if not hides_files:
                             log.warning("office conversions run without network but can see "
                                         "the server's files: mount namespaces are not usable")
@@ -114,12 +140,12 @@ def soffice_binary() -> str:
 
 
 def _confined(command: list[str], scratch: Path, isolation: Isolation,
-              hidden_dirs: Sequence[Path]) -> list[str]:
+              hidden: HiddenPaths) -> list[str]:
     if isolation == "off":
         return command
     sandbox = current_sandbox()
     if sandbox is not None:
-        return sandbox.wrap(command, scratch, [*ALWAYS_HIDDEN, *hidden_dirs])
+        return sandbox.wrap(command, scratch, hidden.resolved())
     if isolation == "required":
         raise Unavailable("office previews are off: this server cannot run LibreOffice "
                           "without network access (`unshare --net` is not usable)")
@@ -148,19 +174,18 @@ def _run(command: list[str], cwd: Path, timeout: float) -> subprocess.CompletedP
 
 
 def to_pdf(source: Path, out_dir: Path, timeout: float, *, isolation: Isolation = "best-effort",
-           hidden_dirs: Sequence[Path] = ()) -> Path:
+           hidden: HiddenPaths = HiddenPaths()) -> Path:
     """Convert `source` to `out_dir/<stem>.pdf` with a private LibreOffice profile.
 
     The conversion has no network (see `isolation`) and, where mount namespaces work, sees
-    neither `hidden_dirs` nor /tmp, only `out_dir` (even when it lies inside a hidden folder).
+    neither `hidden` nor /tmp, only `out_dir` (even when it lies inside a hidden folder).
     """
     binary = soffice_binary()
     profile = out_dir / "lo-profile"
     command = [binary, "--headless", "--norestore", "--nologo", "--nodefault",
                "--nolockcheck", f"-env:UserInstallation={profile.as_uri()}",
                "--convert-to", "pdf", "--outdir", str(out_dir), str(source)]
-    command = _confined(command, out_dir.resolve(), isolation,
-                        [path.resolve() for path in hidden_dirs])
+    command = _confined(command, out_dir.resolve(), isolation, hidden)
     with _SLOTS:
         try:
             result = _run(command, out_dir, timeout)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from pathlib import Path
 
 from sesamedisk.adapters.previews import images, office, pdf, text
@@ -12,14 +11,15 @@ from sesamedisk.adapters.previews import images, office, pdf, text
 class LocalRenderer:
     """Renders in this process (images, PDFs, text) or a LibreOffice subprocess (office).
 
-    Conversions run without network per `office_isolation` and never see `hidden_dirs`
-    (the server's data folder) where mount namespaces work; `office_conversions` counts them.
+    Conversions run without network per `office_isolation` and never see `hidden` (the
+    server's data folder, storage roots, config and database files) where mount namespaces
+    work; `office_conversions` counts them.
     """
 
     def __init__(self, office_isolation: office.Isolation = "best-effort",
-                 hidden_dirs: Sequence[Path] = ()) -> None:
+                 hidden: office.HiddenPaths | None = None) -> None:
         self.office_isolation: office.Isolation = office_isolation
-        self.hidden_dirs = tuple(hidden_dirs)
+        self.hidden = hidden or office.HiddenPaths()
         self.office_conversions = 0
         self._counter_lock = threading.Lock()
 
@@ -44,7 +44,7 @@ class LocalRenderer:
         with self._counter_lock:
             self.office_conversions += 1
         return office.to_pdf(source, out_dir, timeout, isolation=self.office_isolation,
-                             hidden_dirs=self.hidden_dirs)
+                             hidden=self.hidden)
 
     def highlight(self, source_text: str, filename: str) -> str:
         """Syntax-highlighted, escaped HTML."""

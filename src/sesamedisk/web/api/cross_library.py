@@ -21,8 +21,7 @@ async def transfer_between(request: Request, user: User, src_repo: str,  # noqa:
                            new_name: str | None = None) -> str:
     """Copy (or move) `path` of `src_repo` into `dst_dir` of `dst_repo`; the new path."""
     keys, token = unlocked_keys(request), request_token(request)
-    operation = cross_library.move_between if move else cross_library.copy_between
-    return await run_in_threadpool(lambda: operation(
-        deps_of(request), user, src_repo, path, dst_repo, dst_dir,
+    return await run_in_threadpool(lambda: cross_library.transfer_between(
+        deps_of(request), user, src_repo, path, dst_repo, dst_dir, move=move,
         src_key=keys.get(token, src_repo), dst_key=keys.get(token, dst_repo),
         new_name=new_name))

@@ -28,7 +28,6 @@ Every route answers 440 for an encrypted library the session has not unlocked
 
 from __future__ import annotations
 
-import dataclasses
 import mimetypes
 import re
 from typing import Any
@@ -135,12 +134,6 @@ def _content_headers(request: Request, dirent: Dirent,
         "cache-control": _cache_control(file_key)}
 
 
-def _span(size: int, bounds: tuple[int, int | None]) -> tuple[int, int]:
-    """[start, end) of `bounds` within a file of `size` bytes, as read_range clamps them."""
-    first, stop, _ = slice(*bounds).indices(size)
-    return first, max(stop, first)
-
-
 def _download(request: Request, content: downloads.RangedContent,
               file_key: crypto.FileKey | None, *, ranged: bool) -> Response:
     """200 with the file, 206 with its range when `ranged`, or 416 (headers only for HEAD)."""
@@ -171,35 +164,31 @@ async def put_file(request: Request) -> Response:
 async def get_file(request: Request) -> Response:
     """GET (and HEAD) /api/v1/repos/<id>/file?p=[&inline=1]: the content, whole or a range.
 
-    Conditional requests and HEAD first look the entry up without reading any block; a 304
-    or a HEAD answer comes from that alone, after the same permission checks as a download.
+    The file is looked up once; preconditions are decided on that entry after the same
+    permission checks as a download, so a 304 or a HEAD answer reads no block, and the
+    bytes sent are those of the very version whose ETag was compared (If-Range included).
     """
     user = await current_user(request)
     key = await _unlocked(request, user)
     asked = _requested_range(request.headers.get("range"))
     preconditions = conditional.Preconditions.of(request.headers)
-
-    def read(bounds: tuple[int, int | None]) -> downloads.RangedContent:
-        return downloads.read_range(deps_of(request), user, _repo(request), required_path(request),
-                                    start=bounds[0], end=bounds[1], file_key=key)
-
-    wanted, checked_id = asked, None
-    if request.method == "HEAD" or preconditions.present:
-        entry = await run_in_threadpool(read, (0, 0))  # the entry and size: no block is read
-        outcome = conditional.decide(preconditions, _validators(entry.dirent),
+    deps = deps_of(request)
+    opened = await run_in_threadpool(lambda: files.open_file(
+        deps, user, _repo(request), required_path(request), file_key=key))
+    wanted = asked
+    if preconditions.present:
+        outcome = conditional.decide(preconditions, _validators(opened.dirent),
                                      range_requested=asked is not None)
         if outcome is conditional.Outcome.NOT_MODIFIED:
-            return conditional.not_modified(_validators(entry.dirent), _cache_control(key))
+            return conditional.not_modified(_validators(opened.dirent), _cache_control(key))
         wanted = asked if outcome is conditional.Outcome.PARTIAL else None
-        if request.method == "HEAD":
-            start, end = _span(entry.size, wanted or (0, None))
-            return _download(request, dataclasses.replace(entry, start=start, end=end), key,
-                             ranged=wanted is not None)
-        checked_id = entry.dirent.id
-    content = await run_in_threadpool(read, wanted or (0, None))
-    if wanted is not None and preconditions.if_range is not None \
-            and content.dirent.id != checked_id:  # changed since If-Range was checked
-        wanted, content = None, await run_in_threadpool(read, (0, None))
+    bounds = wanted or (0, None)
+    if request.method == "HEAD":  # the span only: no block is looked at
+        start, end = downloads.clamp(opened.file_obj.size, *bounds)
+        content = downloads.RangedContent(dirent=opened.dirent, size=opened.file_obj.size,
+                                          start=start, end=end, chunks=iter(()))
+    else:
+        content = await run_in_threadpool(downloads.range_of, deps.objects, opened, *bounds)
     return _download(request, content, key, ranged=wanted is not None)
 
 

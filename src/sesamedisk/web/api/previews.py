@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from sesamedisk.domain import crypto
+from sesamedisk.domain import crypto, paths
 from sesamedisk.domain.records import Library, User
 from sesamedisk.services import files, previews
 from sesamedisk.services.preview_kinds import Kind, browser_media_type, kind_by_name
@@ -56,11 +56,21 @@ def _image_variant(as_is: bool) -> str:
     return "image" if as_is else "image.png"
 
 
-def _image_response(request: Request, rendered: previews.Rendered, variant: str) -> Response:
-    """The image with its validators, or 304 when If-None-Match already names it."""
+Revalidated = Response | conditional.EntityTag | None
+"""What `_unchanged` found: a 304 to send, the tag If-None-Match did not name, or None."""
+
+
+def _image_response(request: Request, rendered: previews.Rendered, variant: str,
+                    compared: conditional.EntityTag | None) -> Response:
+    """The image with its validators, or 304 when If-None-Match already names it.
+
+    Preconditions already compared against this very tag before rendering are not compared
+    again; a file changed meanwhile has another tag and is compared.
+    """
     validators = conditional.Validators(conditional.render_etag(rendered.file_id, variant))
     cache_control = _cache_control(rendered.encrypted)
-    if conditional.is_not_modified(conditional.Preconditions.of(request.headers), validators):
+    if validators.etag != compared and conditional.is_not_modified(
+            conditional.Preconditions.of(request.headers), validators):
         return conditional.not_modified(validators, cache_control)
     headers = {"cache-control": cache_control, "x-content-type-options": "nosniff",
                "etag": str(validators.etag)}
@@ -72,24 +82,25 @@ def _image_response(request: Request, rendered: previews.Rendered, variant: str)
 
 
 async def _unchanged(request: Request, opened: tuple[User, Library, crypto.FileKey | None],
-                     kinds: frozenset[Kind], variant: Callable[[str], str]) -> Response | None:
-    """304 before any rendering when If-None-Match names this render of the file; else None.
+                     kinds: frozenset[Kind], variant: Callable[[str], str]) -> Revalidated:
+    """304 before any rendering when If-None-Match names this render of the file.
 
     Only when the file's name settles its kind among `kinds` (sniffing would read a block)
-    and previews are configured: otherwise the request renders as usual and is compared then.
+    and previews are configured: otherwise None, and the request renders as usual and is
+    compared then. When the tag is not named, it is returned so that it is not compared again.
     """
-    user, library, key = opened
-    if request.headers.get("if-none-match") is None or deps_of(request).previews is None:
+    user, library, _ = opened
+    path = required_path(request)
+    name = paths.basename(path)
+    if request.headers.get("if-none-match") is None or deps_of(request).previews is None \
+            or kind_by_name(name) not in kinds:
         return None
-    found = await run_in_threadpool(lambda: files.open_file(
-        deps_of(request), user, library.id, required_path(request), file_key=key))
-    if kind_by_name(found.dirent.name) not in kinds:
-        return None
-    validators = conditional.Validators(
-        conditional.render_etag(found.dirent.id, variant(found.dirent.name)))
+    found = await run_in_threadpool(
+        lambda: files.find_file(deps_of(request), user, library.id, path))
+    validators = conditional.Validators(conditional.render_etag(found.dirent.id, variant(name)))
     if conditional.is_not_modified(conditional.Preconditions.of(request.headers), validators):
         return conditional.not_modified(validators, _cache_control(library.encrypted))
-    return None
+    return validators.etag
 
 
 async def preview(request: Request) -> Response:
@@ -109,13 +120,13 @@ async def page(request: Request) -> Response:
     opened = await open_library(request)
     user, library, key = opened
     number = int_query(request, "n", 1)
-    unchanged = await _unchanged(request, opened, PAGED_KINDS,
-                                 lambda _name: _page_variant(number)) if number >= 1 else None
-    if unchanged is not None:
-        return unchanged
+    checked = await _unchanged(request, opened, PAGED_KINDS,
+                               lambda _name: _page_variant(number)) if number >= 1 else None
+    if isinstance(checked, Response):
+        return checked
     rendered = await run_in_threadpool(lambda: previews.page_png(
         deps_of(request), user, library.id, required_path(request), page=number, file_key=key))
-    return _image_response(request, rendered, _page_variant(number))
+    return _image_response(request, rendered, _page_variant(number), checked)
 
 
 async def thumbnail(request: Request) -> Response:
@@ -124,28 +135,28 @@ async def thumbnail(request: Request) -> Response:
     user, library, key = opened
     size = int_query(request, "size", 256)
     variant = f"thumb-{size}"
-    unchanged = await _unchanged(request, opened, PAGED_KINDS | {Kind.IMAGE},
-                                 lambda _name: variant) \
+    checked = await _unchanged(request, opened, PAGED_KINDS | {Kind.IMAGE},
+                               lambda _name: variant) \
         if size in previews.THUMBNAIL_SIZES else None
-    if unchanged is not None:
-        return unchanged
+    if isinstance(checked, Response):
+        return checked
     rendered = await run_in_threadpool(lambda: previews.thumbnail_png(
         deps_of(request), user, library.id, required_path(request), size=size, file_key=key))
-    return _image_response(request, rendered, variant)
+    return _image_response(request, rendered, variant, checked)
 
 
 async def browser_image(request: Request) -> Response:
     """GET /api/v1/repos/{id}/preview/image?p=: the image in a format browsers show."""
     opened = await open_library(request)
     user, library, key = opened
-    unchanged = await _unchanged(request, opened, frozenset({Kind.IMAGE}), lambda name: (
+    checked = await _unchanged(request, opened, frozenset({Kind.IMAGE}), lambda name: (
         _image_variant(as_is=browser_media_type(name) is not None)))
-    if unchanged is not None:
-        return unchanged
+    if isinstance(checked, Response):
+        return checked
     rendered = await run_in_threadpool(lambda: previews.image_for_browser(
         deps_of(request), user, library.id, required_path(request), file_key=key))
     return _image_response(request, rendered,
-                           _image_variant(as_is=not isinstance(rendered.body, bytes)))
+                           _image_variant(as_is=not isinstance(rendered.body, bytes)), checked)
 
 
 def routes() -> list[BaseRoute]:

@@ -20,24 +20,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from sesamedisk.errors import InvalidRequest, TooLarge
 from sesamedisk.services import block_uploads, transfer_links
+from sesamedisk.services.block_uploads import BlockIds
 from sesamedisk.web.auth import current_user
-from sesamedisk.web.requests import deps_of, form_text
+from sesamedisk.web.requests import deps_of, form_text, read_small_form
 
 MAX_BLKLIST_FORM_BYTES = block_uploads.MAX_BLOCK_LIST_BYTES
 """Largest form body of the POST variants (the comma-separated block ids)."""
 
 
-async def _blklist(request: Request) -> list[str]:
+async def _blklist(request: Request) -> BlockIds:
     """The block ids of the form's `blklist` (comma-separated; none when absent)."""
-    declared = request.headers.get("content-length", "")
-    if not (declared.isascii() and declared.isdigit()):
-        raise InvalidRequest("the form needs a Content-Length")
-    if int(declared) > MAX_BLKLIST_FORM_BYTES:
-        raise TooLarge(f"the form is larger than {MAX_BLKLIST_FORM_BYTES} bytes")
-    form = await request.form(max_files=0, max_fields=50,
-                              max_part_size=MAX_BLKLIST_FORM_BYTES)
+    form = await read_small_form(request, limit=MAX_BLKLIST_FORM_BYTES, over_limit=413,
+                                 require_length=True)
     raw = form_text(form, "blklist", "") or ""
     return block_uploads.block_ids([part.strip() for part in raw.split(",") if part.strip()])
 

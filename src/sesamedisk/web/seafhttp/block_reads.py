@@ -29,25 +29,15 @@ from sesamedisk.ports.objects import ObjectKind
 from sesamedisk.services import client_reads, libraries, sync
 from sesamedisk.web.requests import deps_of
 from sesamedisk.web.responses import streamed
+from sesamedisk.web.seafhttp.routes import repo_token
 
 READ_BYTES = 1024 * 1024
 """How much of a block one read hands to the response."""
 
 
-def _repo_token(request: Request) -> str | None:
-    """The repo token of `Seafile-Repo-Token`, else of `Authorization: Token <t>`."""
-    token = request.headers.get("seafile-repo-token")
-    if token:
-        return token
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "token":
-        return None
-    return value.strip() or None
-
-
 async def _session(request: Request, library_id: str) -> sync.SyncSession:
-    return await run_in_threadpool(sync.open_session, deps_of(request), _repo_token(request),
-                                   library_id)
+    return await run_in_threadpool(sync.open_session, deps_of(request),
+                                   repo_token(request, authorization=True), library_id)
 
 
 def _open_block(deps: Deps, grant: client_reads.BlockGrant) -> tuple[int, Iterator[bytes]]:

@@ -2,9 +2,10 @@
 
 - `POST /seafhttp/upload-raw-blks-api/<token>`: multipart/form-data; each `file` part's
   filename is a block id and its body the block as the app made it (encrypted with the
-  library's file key for an encrypted library), at most 10 MiB. Each block is stored only
-  if its SHA-1 is its id. Text parts (the apps send `filename`, `csrfmiddlewaretoken`) are
-  ignored. Answers the JSON string "OK". Upload and update links are both accepted.
+  library's file key for an encrypted library), at most 10 MiB. Each block streams into
+  the store and is published only if its SHA-1 is its id. Text parts (the apps send
+  `filename`, `csrfmiddlewaretoken`) are ignored. Answers the JSON string "OK". Upload
+  and update links are both accepted.
 - `POST /seafhttp/upload-blks-api/<token>?commitonly=true[&ret-json=true]`: multipart
   fields `parent_dir` (the link's folder), `file_name`, `file_size`, `blockids` (a JSON
   list), optional `replace` (0|1) and `last_modify` (RFC 3339). Adds the file made of those
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
 
 import anyio.to_thread
 from starlette.concurrency import run_in_threadpool
@@ -31,14 +31,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sesamedisk import errors
-from sesamedisk.domain import paths
 from sesamedisk.domain.objects import Dirent
 from sesamedisk.ports.deps import Deps
 from sesamedisk.services import block_uploads, transfer_links
-from sesamedisk.services.block_uploads import BlocksMissing
+from sesamedisk.services.block_uploads import BlockIds
 from sesamedisk.services.transfer_links import UPDATE, UPLOAD, Transfer
 from sesamedisk.web.requests import blocking_iter, deps_of
 from sesamedisk.web.seafhttp.multipart import MAX_FIELD_BYTES, MultipartStream
+from sesamedisk.web.seafhttp.refusals import file_name, mtime, with_upload_statuses
 
 _FIELDS = {"parent_dir": MAX_FIELD_BYTES, "file_name": MAX_FIELD_BYTES,
            "target_file": MAX_FIELD_BYTES, "file_size": MAX_FIELD_BYTES,
@@ -48,16 +48,6 @@ _FIELDS = {"parent_dir": MAX_FIELD_BYTES, "file_name": MAX_FIELD_BYTES,
 """The commit's fields and how long each may be; other fields are skipped unread."""
 
 
-class BadFileName(errors.InvalidRequest):
-    """A file name Seafile refuses with 440."""
-
-
-_STATUS: dict[type[errors.SesameError], int] = {
-    BadFileName: 440, errors.AlreadyExists: 441, errors.TooLarge: 442,
-    errors.QuotaExceeded: 443, BlocksMissing: 446}
-"""Seafile's own upload status codes; anything else goes to the transport's table."""
-
-
 def _block_name(filename: str) -> str:
     """The block id a part's filename carries (a client may send a whole path)."""
     return filename.replace("\\", "/").rsplit("/", 1)[-1].strip()
@@ -65,18 +55,13 @@ def _block_name(filename: str) -> str:
 
 def _receive_blocks(deps: Deps, transfer: Transfer, stream: MultipartStream,
                     limit: int) -> int:
-    """Store every `file` part as a block, each read whole but never beyond `limit` bytes."""
+    """Stream every `file` part into the store as a block of at most `limit` bytes."""
     stored = 0
     for part in stream.parts():
         if part.filename is None or part.name != "file":
             continue
-        block_id = _block_name(part.filename)
-        data = bytearray()
-        for piece in stream.chunks():
-            data += piece
-            if len(data) > limit:
-                raise errors.TooLarge(f"block {block_id} is larger than {limit} bytes")
-        block_uploads.store_block(deps, transfer, block_id, bytes(data))
+        block_uploads.store_block(deps, transfer, _block_name(part.filename), stream.chunks(),
+                                  max_bytes=limit)
         stored += 1
     if stored == 0:
         raise errors.InvalidRequest("no block in the upload: send parts named file")
@@ -95,10 +80,7 @@ def _read_fields(stream: MultipartStream) -> dict[str, str]:
 def _name(raw: str | None) -> str:
     if not raw:
         raise errors.InvalidRequest("file_name is required")
-    try:
-        return paths.validate_name(raw)
-    except errors.InvalidRequest as exc:
-        raise BadFileName(exc.message) from exc
+    return file_name(raw)
 
 
 def _size(raw: str | None) -> int:
@@ -108,7 +90,7 @@ def _size(raw: str | None) -> int:
     return int(text)
 
 
-def _block_list(raw: str | None) -> list[str]:
+def _block_list(raw: str | None) -> BlockIds:
     if raw is None:
         raise errors.InvalidRequest("blockids is required")
     try:
@@ -126,64 +108,38 @@ def _replace(raw: str | None) -> bool:
     return raw == "1"
 
 
-def _mtime(text: str | None) -> int | None:
-    """Seconds since the epoch of an RFC 3339 `last_modify`, None if absent or unreadable."""
-    if not text:
-        return None
-    try:
-        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
-    except (ValueError, OverflowError):
-        return None
-
-
 def _commit(deps: Deps, transfer: Transfer, op: str, fields: dict[str, str]) -> Dirent:
     """The file the commit's fields describe, added (upload) or replacing one (update)."""
     size, ids = _size(fields.get("file_size")), _block_list(fields.get("blockids"))
-    mtime = _mtime(fields.get("last_modify"))
+    modified = mtime(fields.get("last_modify"))
     if op == UPDATE:
         target = fields.get("target_file")
         if not target:
             raise errors.InvalidRequest("target_file is required")
         return block_uploads.commit_update(deps, transfer, ids, size, target=target,
-                                           mtime=mtime)
+                                           mtime=modified)
     parent = fields.get("parent_dir")
     if not parent:
         raise errors.InvalidRequest("parent_dir is required")
     return block_uploads.commit_new(deps, transfer, ids, size, parent_dir=parent,
                                     name=_name(fields.get("file_name")),
-                                    replace=_replace(fields.get("replace")), mtime=mtime)
-
-
-def _refusal(exc: errors.SesameError) -> Response | None:
-    """Seafile's upload status for errors it has its own code for."""
-    for cls, status in _STATUS.items():
-        if isinstance(exc, cls):
-            body: dict[str, object] = {"error": exc.message}
-            if isinstance(exc, BlocksMissing):
-                body["missing"] = exc.missing
-            return JSONResponse(body, status_code=status)
-    return None
+                                    replace=_replace(fields.get("replace")), mtime=modified)
 
 
 def _source(request: Request) -> Iterator[bytes]:
     return blocking_iter(request.stream())
 
 
+@with_upload_statuses
 async def raw_blocks(request: Request) -> Response:
     """POST /seafhttp/upload-raw-blks-api/<token>: store the posted blocks -> "OK"."""
     deps = deps_of(request)
     transfer = await run_in_threadpool(block_uploads.redeem, deps,
                                        request.path_params["token"])
-    limit = min(block_uploads.MAX_RAW_BLOCK_BYTES, request.app.state.max_block_bytes)
+    limit: int = request.app.state.max_block_bytes
     content_type, source = request.headers.get("content-type", ""), _source(request)
-    try:
-        await anyio.to_thread.run_sync(lambda: _receive_blocks(
-            deps, transfer, MultipartStream(source, content_type), limit))
-    except errors.SesameError as exc:
-        refusal = _refusal(exc)
-        if refusal is None:
-            raise
-        return refusal
+    await anyio.to_thread.run_sync(lambda: _receive_blocks(
+        deps, transfer, MultipartStream(source, content_type), limit))
     return JSONResponse("OK")
 
 
@@ -196,18 +152,12 @@ async def _commit_request(request: Request, op: str) -> Response:
     transfer = await run_in_threadpool(transfer_links.redeem, deps,
                                        request.path_params["token"], op)
     content_type, source = request.headers.get("content-type", ""), _source(request)
-    try:
-        fields = await anyio.to_thread.run_sync(
-            lambda: _read_fields(MultipartStream(source, content_type)))
-        if not _flag(request, fields, "commitonly"):
-            raise errors.InvalidRequest("only commitonly=true is supported: post the "
-                                        "blocks to upload-raw-blks-api first")
-        dirent = await run_in_threadpool(_commit, deps, transfer, op, fields)
-    except errors.SesameError as exc:
-        refusal = _refusal(exc)
-        if refusal is None:
-            raise
-        return refusal
+    fields = await anyio.to_thread.run_sync(
+        lambda: _read_fields(MultipartStream(source, content_type)))
+    if not _flag(request, fields, "commitonly"):
+        raise errors.InvalidRequest("only commitonly=true is supported: post the "
+                                    "blocks to upload-raw-blks-api first")
+    dirent = await run_in_threadpool(_commit, deps, transfer, op, fields)
     if _flag(request, fields, "ret-json"):
         return JSONResponse({"id": dirent.id})
     if op == UPDATE:
@@ -215,11 +165,13 @@ async def _commit_request(request: Request, op: str) -> Response:
     return JSONResponse(dirent.id)
 
 
+@with_upload_statuses
 async def upload_blocks(request: Request) -> Response:
     """POST /seafhttp/upload-blks-api/<token>: a new file from uploaded blocks."""
     return await _commit_request(request, UPLOAD)
 
 
+@with_upload_statuses
 async def update_blocks(request: Request) -> Response:
     """POST /seafhttp/update-blks-api/<token>: new content for a file from uploaded blocks."""
     return await _commit_request(request, UPDATE)

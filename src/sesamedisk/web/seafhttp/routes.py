@@ -25,8 +25,19 @@ MAX_PACK_BYTES = 64 * 1024 * 1024
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _token(request: Request) -> str | None:
-    return request.headers.get("seafile-repo-token")
+def repo_token(request: Request, *, authorization: bool = False) -> str | None:
+    """The repo token of `Seafile-Repo-Token`.
+
+    With `authorization`, also of `Authorization: Token <repo token>` when that header is
+    absent (newer fileservers accept it on their §10 reads; the sync routes do not).
+    """
+    token = request.headers.get("seafile-repo-token")
+    if token or not authorization:
+        return token
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "token":
+        return None
+    return value.strip() or None
 
 
 def _param(request: Request, name: str) -> str:
@@ -34,7 +45,7 @@ def _param(request: Request, name: str) -> str:
 
 
 async def _session(request: Request, *, write: bool = False) -> sync.SyncSession:
-    return await run_in_threadpool(sync.open_session, deps_of(request), _token(request),
+    return await run_in_threadpool(sync.open_session, deps_of(request), repo_token(request),
                                    _param(request, "repo_id"), write=write)
 
 
@@ -103,7 +114,7 @@ async def put_block(request: Request) -> Response:
 
 async def permission_check(request: Request) -> Response:
     """GET permission-check/?op=download|upload."""
-    await run_in_threadpool(sync.check_permission, deps_of(request), _token(request),
+    await run_in_threadpool(sync.check_permission, deps_of(request), repo_token(request),
                             _param(request, "repo_id"), request.query_params.get("op", ""))
     return ok()
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime
 from urllib.parse import unquote
 
 import anyio.to_thread
@@ -41,22 +40,11 @@ from sesamedisk.services.transfer_links import DOWNLOAD, UPDATE, UPLOAD, NewFile
 from sesamedisk.web.requests import blocking_iter, deps_of
 from sesamedisk.web.responses import content_disposition, streamed
 from sesamedisk.web.seafhttp.multipart import MultipartStream
+from sesamedisk.web.seafhttp.refusals import file_name, mtime, with_upload_statuses
 from sesamedisk.web.unlocks import unlocked_keys
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
-
-
-class Refused(errors.SesameError):
-    """A transfer refused with one of Seafile's own upload status codes."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-_UPLOAD_STATUS: dict[type[errors.SesameError], int] = {
-    errors.AlreadyExists: 441, errors.TooLarge: 442, errors.QuotaExceeded: 443}
 
 
 def _file_key(request: Request, transfer: Transfer) -> crypto.FileKey | None:
@@ -103,24 +91,6 @@ async def download(request: Request) -> Response:
     return streamed(request, content.chunks, status_code=206, headers=headers)
 
 
-def _name(raw: str) -> str:
-    """A valid file name, else 440 as Seafile answers."""
-    try:
-        return paths.validate_name(raw)
-    except errors.InvalidRequest as exc:
-        raise Refused(440, exc.message) from exc
-
-
-def _mtime(text: str | None) -> int | None:
-    """Seconds since the epoch of an RFC 3339 `last_modify`, None if absent or unreadable."""
-    if not text:
-        return None
-    try:
-        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        return None
-
-
 class _Form:
     """What a multipart upload carried: its text fields and its stored file parts."""
 
@@ -137,7 +107,7 @@ def _read_form(deps: Deps, transfer: Transfer, key: crypto.FileKey | None,
         if part.filename is None:
             form.fields[part.name] = stream.text()
         elif part.name == "file":
-            name = _name(part.filename)
+            name = file_name(part.filename)
             form.files.append((name, files.store_content(deps, transfer.library,
                                                          stream.chunks(), key)))
     return form
@@ -160,8 +130,8 @@ def _receive_upload(deps: Deps, transfer: Transfer, key: crypto.FileKey | None,
     if not form.files:
         raise errors.InvalidRequest("no file part in the upload")
     relative = paths.normalize(form.fields.get("relative_path", "") or "/")
-    mtime = _mtime(form.fields.get("last_modify"))
-    new = [NewFile(name=name, content=obj, relative_path=relative, mtime=mtime)
+    modified = mtime(form.fields.get("last_modify"))
+    new = [NewFile(name=name, content=obj, relative_path=relative, mtime=modified)
            for name, obj in form.files]
     return transfer_links.add_files(deps, transfer.actor, transfer.library.id, parent, new,
                                     replace=form.fields.get("replace", "0") == "1")
@@ -181,7 +151,7 @@ def _receive_update(deps: Deps, transfer: Transfer, key: crypto.FileKey | None,
         raise errors.InvalidRequest("an update carries exactly one file part")
     dirent = transfer_links.update_file(deps, transfer.actor, transfer.library.id, target,
                                         form.files[0][1],
-                                        mtime=_mtime(form.fields.get("last_modify")))
+                                        mtime=mtime(form.fields.get("last_modify")))
     return [dirent]
 
 
@@ -192,16 +162,6 @@ def _answer(request: Request, dirents: list[Dirent]) -> Response:
     return PlainTextResponse("\t".join(d.id for d in dirents))
 
 
-def _refusal(exc: errors.SesameError) -> Response | None:
-    """Seafile's upload status for errors it has its own code for."""
-    if isinstance(exc, Refused):
-        return JSONResponse({"error": exc.message}, status_code=exc.status)
-    for cls, status in _UPLOAD_STATUS.items():
-        if isinstance(exc, cls):
-            return JSONResponse({"error": exc.message}, status_code=status)
-    return None
-
-
 async def _multipart(request: Request, op: str) -> Response:
     deps = deps_of(request)
     transfer = await run_in_threadpool(transfer_links.redeem, deps,
@@ -210,16 +170,10 @@ async def _multipart(request: Request, op: str) -> Response:
     content_type = request.headers.get("content-type", "")
     source: Iterator[bytes] = blocking_iter(request.stream())
     receive = _receive_upload if op == UPLOAD else _receive_update
-    try:
-        if op == UPLOAD and request.headers.get("content-range"):
-            return await _chunk(request, transfer, key, source, content_type)
-        dirents = await anyio.to_thread.run_sync(
-            lambda: receive(deps, transfer, key, MultipartStream(source, content_type)))
-    except errors.SesameError as exc:
-        refusal = _refusal(exc)
-        if refusal is None:
-            raise
-        return refusal
+    if op == UPLOAD and request.headers.get("content-range"):
+        return await _chunk(request, transfer, key, source, content_type)
+    dirents = await anyio.to_thread.run_sync(
+        lambda: receive(deps, transfer, key, MultipartStream(source, content_type)))
     return _answer(request, dirents)
 
 
@@ -255,7 +209,7 @@ def _receive_chunk(deps: Deps, transfer: Transfer, key: crypto.FileKey | None,
             raise errors.InvalidRequest("parent_dir must come before the file part")
         folder = paths.join(_require_folder(fields, transfer),
                             *paths.split(fields.get("relative_path", "")))
-        path = paths.join(folder, _name(filename or part.filename))
+        path = paths.join(folder, file_name(filename or part.filename))
         state = _session(deps, transfer, path, fields, first=first, total=total)
         state = uploads.append_chunk(deps, transfer.actor, state.id, first, stream.chunks(),
                                      file_key=key, length=last - first + 1)
@@ -270,7 +224,7 @@ def _session(deps: Deps, transfer: Transfer, path: str, fields: dict[str, str], 
     actor, library_id = transfer.actor, transfer.library.id
     if first == 0:
         return uploads.start_upload(deps, actor, library_id, path, total,
-                                    mtime=_mtime(fields.get("last_modify")),
+                                    mtime=mtime(fields.get("last_modify")),
                                     replace=fields.get("replace", "0") == "1")
     state = uploads.find_upload(deps, actor, library_id, path, total)
     if state is None:
@@ -294,11 +248,13 @@ async def _chunk(request: Request, transfer: Transfer, key: crypto.FileKey | Non
     return _answer(request, [state.dirent])
 
 
+@with_upload_statuses
 async def upload(request: Request) -> Response:
     """POST /seafhttp/upload-api/<token>: new files into the link's folder (multipart)."""
     return await _multipart(request, UPLOAD)
 
 
+@with_upload_statuses
 async def update(request: Request) -> Response:
     """POST /seafhttp/update-api/<token>: new content for a file in the link's folder."""
     return await _multipart(request, UPDATE)
