@@ -1,4 +1,4 @@
-"""read_ahead: every chunk in order, one read ahead, the iterator closed however it ends."""
+"""read_ahead: every chunk in order, one batch read ahead, the iterator closed however it ends."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import anyio
 import pytest
 
+from sesamedisk.web import responses
 from sesamedisk.web.responses import SEND_PIECE, content_disposition, read_ahead
 
 
@@ -33,6 +34,12 @@ class Source:
             self.closed.set()
 
 
+@pytest.fixture
+def one_chunk_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of one chunk each (every chunk here is at least one byte)."""
+    monkeypatch.setattr(responses, "READ_AHEAD_BYTES", 1)
+
+
 def test_all_chunks_in_order_read_off_the_event_loop() -> None:
     source = Source(20)
 
@@ -44,6 +51,7 @@ def test_all_chunks_in_order_read_off_the_event_loop() -> None:
     assert source.closed.is_set()
 
 
+@pytest.mark.usefixtures("one_chunk_batches")
 def test_one_chunk_is_read_ahead_of_the_consumer() -> None:
     source = Source(10)
 
@@ -58,6 +66,7 @@ def test_one_chunk_is_read_ahead_of_the_consumer() -> None:
     assert seen[:5] == [2, 3, 4, 5, 6]
 
 
+@pytest.mark.usefixtures("one_chunk_batches")
 def test_a_consumer_that_stops_early_closes_the_iterator() -> None:
     source = Source(100)
 
@@ -82,6 +91,25 @@ def test_a_read_error_reaches_the_consumer() -> None:
     with pytest.raises(OSError, match="block unreadable"):
         anyio.run(main)
     assert source.closed.is_set()
+
+
+def test_small_chunks_are_read_ahead_in_batches_of_read_ahead_bytes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(responses, "READ_AHEAD_BYTES", 4)  # chunks "0".."9": 4 per batch
+    source = Source(10)
+
+    async def main() -> list[tuple[bytes, int]]:
+        seen = []
+        async for chunk in read_ahead(source.chunks()):
+            await anyio.sleep(0.01)  # the read ahead finishes meanwhile
+            seen.append((bytes(chunk), source.read))
+        return seen
+
+    seen = anyio.run(main)
+    assert [chunk for chunk, _ in seen] == [b"%d" % i for i in range(10)]
+    # While the first batch (0-3) is sent, the second (4-7) is read, never more.
+    assert [read for _, read in seen[:4]] == [8, 8, 8, 8]
+    assert [read for _, read in seen[4:8]] == [10, 10, 10, 10]
 
 
 def test_content_disposition_has_an_ascii_fallback_and_the_utf8_name() -> None:

@@ -21,7 +21,6 @@ from collections.abc import Iterable, Sequence
 from typing import NewType
 
 from sesamedisk.domain import crypto, paths
-from sesamedisk.domain.access import can_write
 from sesamedisk.domain.ids import require_object_id
 from sesamedisk.domain.objects import Dirent, FileObject
 from sesamedisk.domain.records import Library, User
@@ -29,7 +28,7 @@ from sesamedisk.errors import InvalidRequest, ObjectNotFound, PermissionDenied, 
 from sesamedisk.ports.deps import Deps
 from sesamedisk.ports.objects import ObjectKind
 from sesamedisk.services import transfer_links
-from sesamedisk.services.libraries import get_library
+from sesamedisk.services.libraries import writable_library
 from sesamedisk.services.transfer_links import WRITE_OPS, NewFile, Transfer
 
 MAX_RAW_BLOCK_BYTES = 10 * 1024 * 1024
@@ -52,13 +51,6 @@ class BlocksMissing(InvalidRequest):
         self.missing = list(missing)
 
 
-def _writable(deps: Deps, actor: User, library_id: str) -> Library:
-    library = get_library(deps, actor, library_id)
-    if not can_write(actor, library):
-        raise PermissionDenied("no write permission on this library")
-    return library
-
-
 def block_ids(values: Sequence[object]) -> BlockIds:
     """Validated block ids (40 lower-case hex each), in order; InvalidRequest otherwise."""
     if len(values) > MAX_BLOCKS_PER_FILE:
@@ -68,7 +60,7 @@ def block_ids(values: Sequence[object]) -> BlockIds:
 
 def missing_blocks(deps: Deps, actor: User, library_id: str, wanted: BlockIds) -> list[str]:
     """The ids among `wanted` that the library does not store yet (in order, no repeats)."""
-    library = _writable(deps, actor, library_id)
+    library = writable_library(deps, actor, library_id)
     return deps.objects.missing(ObjectKind.BLOCK, library.id, wanted)
 
 

@@ -10,7 +10,6 @@ Like a file link it works once unless it was asked for with `reuse`, and it expi
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -20,13 +19,12 @@ from sesamedisk.domain.objects import Dirent
 from sesamedisk.domain.records import Library, User
 from sesamedisk.errors import InvalidRequest, PathNotFound, PermissionDenied
 from sesamedisk.ports.deps import Deps
-from sesamedisk.ports.metadata import TransferToken
 from sesamedisk.ports.objects import ObjectKind
 from sesamedisk.services.files import at_head, find_file
 from sesamedisk.services.libraries import get_library
 from sesamedisk.services.library_objects import LibraryObjects
 from sesamedisk.services.sync import SyncSession
-from sesamedisk.services.transfer_links import DOWNLOAD_BLOCKS, LINK_SECONDS, redeem
+from sesamedisk.services.transfer_links import DOWNLOAD_BLOCKS, mint_token, redeem
 
 MAX_TREE_ENTRIES = 50_000
 """Most entries a recursive listing returns; a larger subtree is refused (InvalidRequest).
@@ -130,15 +128,7 @@ def issue_block_link(deps: Deps, actor: User, library_id: str, file_id: str, blo
     """A token for one block of one file of a library the actor may read."""
     library = get_library(deps, actor, library_id)
     _file_with_block(deps, library, file_id, block_id)
-    token, now = secrets.token_urlsafe(30), deps.clock()
-    record = TransferToken(token=token, user_id=actor.id, library_id=library.id,
-                           op=DOWNLOAD_BLOCKS, path=file_id, expires_at=now + LINK_SECONDS,
-                           reusable=reuse, created_at=now)
-    with deps.uow() as uow:
-        uow.transfer_tokens.delete_expired(now=now)
-        uow.transfer_tokens.add(record)
-        uow.commit()
-    return token
+    return mint_token(deps, actor, library, DOWNLOAD_BLOCKS, file_id, reusable=reuse)
 
 
 def redeem_block_link(deps: Deps, token: str, block_id: str) -> BlockGrant:

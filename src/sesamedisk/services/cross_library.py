@@ -40,7 +40,7 @@ from sesamedisk.domain.records import Library, User
 from sesamedisk.errors import Conflict, Corrupted, PathNotFound
 from sesamedisk.ports.deps import Deps
 from sesamedisk.ports.objects import ObjectKind, ObjectStore
-from sesamedisk.services import files
+from sesamedisk.services import files, libraries
 from sesamedisk.services.commits import CHECK_CHUNK, commit_change
 from sesamedisk.services.libraries import get_library
 from sesamedisk.services.library_objects import LibraryObjects
@@ -221,9 +221,9 @@ def transfer_between(deps: Deps, actor: User, src_library_id: str,  # noqa: PLR0
     still the entry that was copied (else Conflict, and both stay). Within one library this
     is `files.move_path` or `files.copy_path` (no bytes copied).
     """
-    source = files.writable_library(deps, actor, src_library_id, which="the source") \
+    source = libraries.writable_library(deps, actor, src_library_id, which="the source") \
         if move else get_library(deps, actor, src_library_id)
-    destination = files.writable_library(deps, actor, dst_library_id, which="the destination")
+    destination = libraries.writable_library(deps, actor, dst_library_id, which="the destination")
     if source.id == destination.id:
         same_library = files.move_path if move else files.copy_path
         return same_library(deps, actor, source.id, path, dst_dir=dst_dir, new_name=new_name)

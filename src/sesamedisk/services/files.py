@@ -8,7 +8,6 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from sesamedisk.domain import chunking, codec, crypto, paths, tree
-from sesamedisk.domain.access import can_write
 from sesamedisk.domain.ids import EMPTY_ID
 from sesamedisk.domain.objects import (
     MODE_DIR,
@@ -24,13 +23,12 @@ from sesamedisk.errors import (
     LibraryLocked,
     ObjectNotFound,
     PathNotFound,
-    PermissionDenied,
 )
 from sesamedisk.ports.deps import Deps
 from sesamedisk.ports.objects import ObjectKind
 from sesamedisk.services.block_pipeline import BlockPipeline
 from sesamedisk.services.commits import MAX_HEAD_RETRIES, commit_change
-from sesamedisk.services.libraries import get_library
+from sesamedisk.services.libraries import get_library, writable_library
 from sesamedisk.services.library_objects import LibraryObjects
 
 T = TypeVar("T")
@@ -43,15 +41,6 @@ class FileContent:
     dirent: Dirent
     size: int
     chunks: Iterator[bytes]
-
-
-def writable_library(deps: Deps, actor: User, library_id: str, *,
-                     which: str = "this") -> Library:
-    """A library `actor` may write; PermissionDenied names it as `which` library otherwise."""
-    library = get_library(deps, actor, library_id)
-    if not can_write(actor, library):
-        raise PermissionDenied(f"no write permission on {which} library")
-    return library
 
 
 def key_for(library: Library, file_key: crypto.FileKey | None) -> crypto.FileKey | None:

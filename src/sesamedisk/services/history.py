@@ -8,16 +8,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sesamedisk.domain import crypto, paths, tree
-from sesamedisk.domain.access import can_write
 from sesamedisk.domain.ids import require_object_id
 from sesamedisk.domain.objects import Commit, Dirent, DirObject
-from sesamedisk.domain.records import Library, User
-from sesamedisk.errors import LibraryLocked, ObjectNotFound, PathNotFound, PermissionDenied
+from sesamedisk.domain.records import User
+from sesamedisk.errors import LibraryLocked, ObjectNotFound, PathNotFound
 from sesamedisk.ports.deps import Deps
 from sesamedisk.ports.objects import ObjectKind
 from sesamedisk.services.commits import commit_change
 from sesamedisk.services.files import FileContent
-from sesamedisk.services.libraries import get_library
+from sesamedisk.services.libraries import get_library, writable_library
 from sesamedisk.services.library_objects import LibraryObjects
 
 MAX_PAGE = 500
@@ -33,14 +32,6 @@ class FileVersion:
     commit: Commit
     file_id: str
     size: int
-
-
-def writable_library(deps: Deps, actor: User, library_id: str) -> Library:
-    """The library if `actor` may change it; PermissionDenied otherwise."""
-    library = get_library(deps, actor, library_id)
-    if not can_write(actor, library):
-        raise PermissionDenied("no write permission on this library")
-    return library
 
 
 def walk_commits(objects: LibraryObjects, head_id: str) -> Iterator[Commit]:

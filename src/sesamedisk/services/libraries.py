@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass, replace
 
 from sesamedisk.domain import crypto
-from sesamedisk.domain.access import Permission, can_read, library_permission
+from sesamedisk.domain.access import Permission, can_read, can_write, library_permission
 from sesamedisk.domain.ids import EMPTY_ID, new_library_id, require_library_id
 from sesamedisk.domain.objects import EncryptionInfo
 from sesamedisk.domain.records import CREATING_HEAD, Library, RepoToken, User
@@ -94,6 +94,15 @@ def get_library(deps: Deps, actor: User, library_id: str) -> Library:
     library = load_live_library(deps, require_library_id(library_id))
     if not can_read(actor, library):
         raise PermissionDenied("you have no access to this library")
+    return library
+
+
+def writable_library(deps: Deps, actor: User, library_id: str, *,
+                     which: str = "this") -> Library:
+    """A live library `actor` may write; PermissionDenied names it as `which` library otherwise."""
+    library = get_library(deps, actor, library_id)
+    if not can_write(actor, library):
+        raise PermissionDenied(f"no write permission on {which} library")
     return library
 
 

@@ -87,15 +87,21 @@ def issue_link(deps: Deps, actor: User, library_id: str, op: str, path: str, *,
         raise PermissionDenied("no write permission on this library")
     target = paths.normalize(path)
     entry = _require(entry_at(deps, actor, library.id, target), target, folder=op != DOWNLOAD)
+    return mint_token(deps, actor, library, op, target, reusable=reuse or op != DOWNLOAD), entry
+
+
+def mint_token(deps: Deps, actor: User, library: Library, op: str, path: str, *,
+               reusable: bool) -> str:
+    """Store a new token for `op` on `path`, valid LINK_SECONDS (expired ones are dropped)."""
     token, now = secrets.token_urlsafe(30), deps.clock()
     record = TransferToken(token=token, user_id=actor.id, library_id=library.id, op=op,
-                           path=target, expires_at=now + LINK_SECONDS,
-                           reusable=reuse or op != DOWNLOAD, created_at=now)
+                           path=path, expires_at=now + LINK_SECONDS, reusable=reusable,
+                           created_at=now)
     with deps.uow() as uow:
         uow.transfer_tokens.delete_expired(now=now)
         uow.transfer_tokens.add(record)
         uow.commit()
-    return token, entry
+    return token
 
 
 def redeem(deps: Deps, token: str, ops: str | Set[str] | tuple[str, ...]) -> Transfer:

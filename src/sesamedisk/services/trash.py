@@ -12,8 +12,8 @@ from sesamedisk.domain.tree import Change, ChangeKind
 from sesamedisk.errors import Conflict, InvalidRequest, ObjectNotFound, PathNotFound
 from sesamedisk.ports.deps import Deps
 from sesamedisk.services.commits import commit_change
-from sesamedisk.services.history import library_commit, walk_commits, writable_library
-from sesamedisk.services.libraries import get_library
+from sesamedisk.services.history import library_commit, walk_commits
+from sesamedisk.services.libraries import get_library, writable_library
 from sesamedisk.services.library_objects import LibraryObjects
 
 MAX_TRASH_SCAN = 1000

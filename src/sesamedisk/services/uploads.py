@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from sesamedisk.domain import crypto, paths, tree
-from sesamedisk.domain.access import can_write
 from sesamedisk.domain.objects import MODE_FILE, Dirent, FileObject
 from sesamedisk.domain.records import Library, User
 from sesamedisk.domain.retention import GcPolicy
@@ -26,14 +25,13 @@ from sesamedisk.errors import (
     InvalidRequest,
     LibraryNotFound,
     NotFound,
-    PermissionDenied,
     TooManyRequests,
     Unavailable,
 )
 from sesamedisk.ports.deps import Deps
 from sesamedisk.ports.objects import ObjectKind
 from sesamedisk.services.commits import commit_change, load_writable_library
-from sesamedisk.services.libraries import get_library
+from sesamedisk.services.libraries import get_library, writable_library
 from sesamedisk.services.library_objects import LibraryObjects
 from sesamedisk.services.upload_chunks import ingest, read_tail
 
@@ -72,13 +70,6 @@ def _state(upload: Upload, dirent: Dirent | None = None) -> UploadState:
                        upload.received, dirent)
 
 
-def _writable(deps: Deps, actor: User, library_id: str) -> Library:
-    library = get_library(deps, actor, library_id)
-    if not can_write(actor, library):
-        raise PermissionDenied("no write permission on this library")
-    return library
-
-
 def _own(deps: Deps, actor: User, upload_id: str) -> Upload:
     with deps.uow() as uow:
         upload = uow.uploads.get(upload_id)
@@ -98,7 +89,7 @@ def _file_path(path: str) -> str:
 def start_upload(deps: Deps, actor: User, library_id: str, path: str, size: int, *,
                  mtime: int | None = None, replace: bool = False) -> UploadState:
     """Open a session for a file of `size` bytes at `path` (an empty file commits at once)."""
-    library = _writable(deps, actor, library_id)
+    library = writable_library(deps, actor, library_id)
     target = _file_path(path)
     if not 0 <= size <= MAX_UPLOAD_BYTES:
         raise InvalidRequest(f"size must be between 0 and {MAX_UPLOAD_BYTES} bytes")
@@ -164,7 +155,7 @@ def append_chunk(deps: Deps, actor: User, upload_id: str, offset: int,
     upload whose bytes were all recorded but whose commit was cut short.
     """
     upload = _own(deps, actor, upload_id)
-    library = _writable(deps, actor, upload.library_id)
+    library = writable_library(deps, actor, upload.library_id)
     key = _file_key(library, file_key)
     _check_chunk(upload, offset, length, chunk_sha256)
     if upload.complete:
