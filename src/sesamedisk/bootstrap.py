@@ -74,9 +74,14 @@ def _s3_store(backend: S3Backend) -> S3ObjectStore:
     return store
 
 
+def local_root(settings: Settings, backend: LocalBackend) -> Path:
+    """Where a local backend keeps its objects (a relative path is below the data folder)."""
+    return settings.data / backend.path
+
+
 def _backend_store(settings: Settings, backend: Backend, recover: bool) -> ObjectStore:
     if isinstance(backend, LocalBackend):
-        return _local_store(settings.data / backend.path, recover)
+        return _local_store(local_root(settings, backend), recover)
     return _s3_store(backend)
 
 
@@ -155,7 +160,7 @@ def conversion_hidden_paths(settings: Settings) -> HiddenPaths:
     Folders: the data folder and every local backend's root. Files: the config file and an
     SQLite database file with its -wal, -shm and -journal files.
     """
-    roots = [settings.data / backend.path for backend in settings.storage.backends
+    roots = [local_root(settings, backend) for backend in settings.storage.backends
              if isinstance(backend, LocalBackend)]
     files = [] if settings.config_file is None else [settings.config_file]
     database = sqlite_database_file(database_url(settings))

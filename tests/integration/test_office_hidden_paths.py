@@ -52,6 +52,7 @@ path = '{outside_root}'
 """
 """A valid config file that LibreOffice also reads as a 16x16 XBM picture (TOML comments)."""
 
+
 @pytest.fixture
 def outside() -> Iterator[Path]:
     """A fresh folder outside /tmp, removed afterwards."""
@@ -62,7 +63,8 @@ def outside() -> Iterator[Path]:
             folder = Path(tempfile.mkdtemp(prefix="sesame-hidden-", dir=parent)).resolve()
             break
     else:
-        pytest.skip("no writable folder outside /tmp")
+        pytest.fail(f"no writable folder outside /tmp among {OUTSIDE_PARENTS}: the test "
+                    "needs one to place files the sandbox must hide")
     try:
         yield folder
     finally:

@@ -20,11 +20,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NewType
 
-from sesamedisk.domain import crypto, paths
+from sesamedisk.domain import crypto
 from sesamedisk.domain.ids import require_object_id
 from sesamedisk.domain.objects import Dirent, FileObject
 from sesamedisk.domain.records import Library, User
-from sesamedisk.errors import InvalidRequest, ObjectNotFound, PermissionDenied, TooLarge
+from sesamedisk.errors import InvalidRequest, ObjectNotFound, TooLarge
 from sesamedisk.ports.deps import Deps
 from sesamedisk.ports.objects import ObjectKind
 from sesamedisk.services import transfer_links
@@ -139,21 +139,18 @@ def commit_new(deps: Deps, transfer: Transfer, ids: BlockIds, size: int, *,
 
     PermissionDenied when `parent_dir` is not the link's folder.
     """
-    if paths.normalize(parent_dir) != transfer.token.path:
-        raise PermissionDenied("parent_dir is not the folder of this upload link")
+    folder = transfer_links.link_folder(transfer, parent_dir)
     content = file_from_blocks(deps, transfer.library, ids, size)
     new = NewFile(name=name, content=content, mtime=mtime)
-    placed = transfer_links.add_files(deps, transfer.actor, transfer.library.id,
-                                      transfer.token.path, [new], replace=replace)
+    placed = transfer_links.add_files(deps, transfer.actor, transfer.library.id, folder, [new],
+                                      replace=replace)
     return placed[0]
 
 
 def commit_update(deps: Deps, transfer: Transfer, ids: BlockIds, size: int, *,
                   target: str, mtime: int | None) -> Dirent:
     """Give the existing file `target` (in the link's folder) the content made of `ids`."""
-    target = paths.normalize(target)
-    if paths.is_root(target) or paths.parent(target) != transfer.token.path:
-        raise PermissionDenied("target_file is not in the folder of this update link")
+    path = transfer_links.file_in_link_folder(transfer, target)
     content = file_from_blocks(deps, transfer.library, ids, size)
-    return transfer_links.update_file(deps, transfer.actor, transfer.library.id, target,
+    return transfer_links.update_file(deps, transfer.actor, transfer.library.id, path,
                                       content, mtime=mtime)

@@ -15,7 +15,6 @@ from collections.abc import Sequence, Set
 from dataclasses import dataclass
 
 from sesamedisk.domain import paths, tree
-from sesamedisk.domain.access import can_write
 from sesamedisk.domain.objects import MODE_FILE, Dirent, DirObject, FileObject
 from sesamedisk.domain.records import Library, User
 from sesamedisk.errors import (
@@ -28,7 +27,7 @@ from sesamedisk.ports.deps import Deps
 from sesamedisk.ports.metadata import TransferToken
 from sesamedisk.services.commits import commit_change
 from sesamedisk.services.files import free_name
-from sesamedisk.services.libraries import get_library
+from sesamedisk.services.libraries import get_library, writable_library
 from sesamedisk.services.library_objects import LibraryObjects
 
 DOWNLOAD, UPLOAD, UPDATE = "download", "upload", "update"
@@ -82,9 +81,8 @@ def issue_link(deps: Deps, actor: User, library_id: str, op: str, path: str, *,
     """
     if op not in OPS:
         raise InvalidRequest(f"unknown transfer operation {op!r}")
-    library = get_library(deps, actor, library_id)
-    if op != DOWNLOAD and not can_write(actor, library):
-        raise PermissionDenied("no write permission on this library")
+    library = get_library(deps, actor, library_id) if op == DOWNLOAD \
+        else writable_library(deps, actor, library_id)
     target = paths.normalize(path)
     entry = _require(entry_at(deps, actor, library.id, target), target, folder=op != DOWNLOAD)
     return mint_token(deps, actor, library, op, target, reusable=reuse or op != DOWNLOAD), entry
@@ -121,10 +119,24 @@ def redeem(deps: Deps, token: str, ops: str | Set[str] | tuple[str, ...]) -> Tra
         uow.commit()
     if record is None or user is None or not user.is_active:
         raise PermissionDenied("invalid or expired access token")
-    library = get_library(deps, user, record.library_id)
-    if record.op not in READ_OPS and not can_write(user, library):
-        raise PermissionDenied("no write permission on this library")
+    library = get_library(deps, user, record.library_id) if record.op in READ_OPS \
+        else writable_library(deps, user, record.library_id)
     return Transfer(actor=user, library=library, token=record)
+
+
+def link_folder(transfer: Transfer, parent_dir: str) -> str:
+    """The upload link's folder, which `parent_dir` must name; PermissionDenied otherwise."""
+    if paths.normalize(parent_dir) != transfer.token.path:
+        raise PermissionDenied("parent_dir is not the folder of this upload link")
+    return transfer.token.path
+
+
+def file_in_link_folder(transfer: Transfer, target: str) -> str:
+    """`target` normalised, a file in the update link's folder; PermissionDenied otherwise."""
+    path = paths.normalize(target)
+    if paths.is_root(path) or paths.parent(path) != transfer.token.path:
+        raise PermissionDenied("target_file is not in the folder of this update link")
+    return path
 
 
 def _describe(names: Sequence[str], verb: str) -> str:
@@ -140,9 +152,7 @@ def add_files(deps: Deps, actor: User, library_id: str, parent_dir: str,
     A name already taken gets "name (1).ext" unless `replace` (then an existing file is
     replaced; a folder of that name still forces a new name).
     """
-    library = get_library(deps, actor, library_id)
-    if not can_write(actor, library):
-        raise PermissionDenied("no write permission on this library")
+    library = writable_library(deps, actor, library_id)
     parent = paths.normalize(parent_dir)
     objects = LibraryObjects(deps.objects, library.id)
     stored = [(f, objects.put(f.content), paths.validate_name(f.name)) for f in new_files]
@@ -175,9 +185,7 @@ def add_files(deps: Deps, actor: User, library_id: str, parent_dir: str,
 def update_file(deps: Deps, actor: User, library_id: str, path: str, content: FileObject, *,
                 mtime: int | None = None) -> Dirent:
     """Replace the content of the existing file at `path`; PathNotFound if it is not there."""
-    library = get_library(deps, actor, library_id)
-    if not can_write(actor, library):
-        raise PermissionDenied("no write permission on this library")
+    library = writable_library(deps, actor, library_id)
     target = paths.normalize(path)
     objects = LibraryObjects(deps.objects, library.id)
     file_id = objects.put(content)

@@ -117,9 +117,7 @@ def _require_folder(fields: dict[str, str], transfer: Transfer) -> str:
     parent = fields.get("parent_dir")
     if parent is None:
         raise errors.InvalidRequest("parent_dir is required")
-    if paths.normalize(parent) != transfer.token.path:
-        raise errors.PermissionDenied("parent_dir is not the folder of this upload link")
-    return transfer.token.path
+    return transfer_links.link_folder(transfer, parent)
 
 
 def _receive_upload(deps: Deps, transfer: Transfer, key: crypto.FileKey | None,
@@ -144,9 +142,7 @@ def _receive_update(deps: Deps, transfer: Transfer, key: crypto.FileKey | None,
     target = form.fields.get("target_file")
     if not target:
         raise errors.InvalidRequest("target_file is required")
-    target = paths.normalize(target)
-    if paths.is_root(target) or paths.parent(target) != transfer.token.path:
-        raise errors.PermissionDenied("target_file is not in the folder of this update link")
+    target = transfer_links.file_in_link_folder(transfer, target)
     if len(form.files) != 1:
         raise errors.InvalidRequest("an update carries exactly one file part")
     dirent = transfer_links.update_file(deps, transfer.actor, transfer.library.id, target,
