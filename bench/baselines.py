@@ -22,6 +22,15 @@ READ_CHUNK = 1024 * 1024
 _NAME = re.compile(r"[0-9a-f]{40}")
 
 
+def asgi_command(python: str, port: int) -> list[str]:
+    """argv running the minimal ASGI app under uvicorn on 127.0.0.1:`port`, as ours runs."""
+    return [python, "-m", "uvicorn", "baselines:app",
+            "--app-dir", str(Path(__file__).resolve().parent),
+            "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools",
+            "--lifespan", "off", "--no-access-log", "--log-level", "warning",
+            "--timeout-keep-alive", "75"]
+
+
 def nginx_config(base: Path, port: int) -> str:
     """An nginx config that keeps every file under `base` and serves `base/root` on `port`.
 

@@ -313,11 +313,7 @@ def _start_asgi(work: Path, servers: Servers, prefix: str, *, fsync: bool = Fals
     port = free_port()
     asgi = ServerProcess(
         "minimal ASGI (uvicorn)",
-        [sys.executable, "-m", "uvicorn", "baselines:app",
-         "--app-dir", str(Path(__file__).resolve().parent),
-         "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools",
-         "--lifespan", "off", "--no-access-log", "--log-level", "warning",
-         "--timeout-keep-alive", "75"],
+        baselines.asgi_command(sys.executable, port),
         work / f"{key}.log", env=pin_env({baselines.ROOT_ENV: str(root),
                                           baselines.FSYNC_ENV: "1" if fsync else "0"}),
         cwd=work)

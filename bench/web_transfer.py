@@ -6,7 +6,9 @@
   before each timed upload so neither server pays for the other's dirty pages, and the
   servers' CPU seconds per GiB are reported;
 * download: `GET /api/v1/repos/<id>/file?p=` vs nginx serving the same bytes (three
-  alternated downloads per repetition, their median kept: one takes only a quarter second);
+  alternated downloads per repetition, their median kept: one takes only a quarter second),
+  and, for information, the minimal ASGI app of `baselines` (uvicorn, 1 MiB reads) serving
+  nginx's very file: how close a Python server gets to nginx on this machine at all;
 * listing: p50/p95 of `GET /api/v1/repos/<id>/dir?p=` on a folder of 1000 entries
   (target: p95 < 300 ms).
 
@@ -17,10 +19,12 @@ per-repetition ratios (bench/README.md).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import http.client
 import json
 import os
 import random
+import shlex
 import shutil
 import statistics
 import struct
@@ -104,11 +108,14 @@ def _json(port: int, method: str, path: str, headers: dict[str, str], *,
     return json.loads(text) if text else None
 
 
-def start_ours(work: Path) -> tuple[ServerProcess, int, dict[str, str], str]:
-    """`sesame serve` on a fresh data folder; (process, port, auth headers, library id)."""
+def start_ours(work: Path, ours_cmd: str | None = None
+               ) -> tuple[ServerProcess, int, dict[str, str], str]:
+    """`sesame serve` (or `ours_cmd`) on a fresh data folder; (process, port, auth, library)."""
     port = free_port()
     script = Path(sys.executable).parent / "sesame"
     argv = [str(script)] if script.exists() else [sys.executable, "-m", "sesamedisk.cli"]
+    if ours_cmd:
+        argv = shlex.split(ours_cmd)
     ours = ServerProcess("sesame serve", [*argv, "serve", "--host", "127.0.0.1", "--port",
                                           str(port), "--data", str(work / "sesame-data")],
                          work / "sesame.log", env=pin_env({
@@ -137,6 +144,35 @@ def start_nginx(work: Path) -> tuple[ServerProcess, int]:
                                     str(nginx_dir / "nginx.conf")], work / "nginx.log")
     nginx.wait_http(port)
     return nginx, port
+
+
+def start_asgi(work: Path, nginx_root: Path) -> tuple[ServerProcess, int]:
+    """The minimal ASGI app (uvicorn, 1 MiB reads) serving nginx's files: a Python ceiling."""
+    port = free_port()
+    asgi = ServerProcess("minimal ASGI (uvicorn)", baselines.asgi_command(sys.executable, port),
+                         work / "asgi.log", env=pin_env({baselines.ROOT_ENV: str(nginx_root)}),
+                         cwd=work)
+    asgi.wait_http(port)
+    return asgi, port
+
+
+def asgi_name(rep: int) -> str:
+    """The 40-hex name under which the minimal ASGI app serves repetition `rep`'s file."""
+    return hashlib.sha1(f"bench-{rep}".encode()).hexdigest()
+
+
+def forget_files(work: Path, nginx_files: Path, rep: int) -> None:
+    """Delete what both servers stored for `rep` (outside the timed window): the next
+    uploads then write into recycled page-cache pages, as on a server whose cache is full.
+
+    Our blocks are removed straight from the data folder; the file they made is never read
+    again. See bench/README.md, "Page-cache pages".
+    """
+    (nginx_files / f"bench-{rep}.bin").unlink()
+    (nginx_files / asgi_name(rep)).unlink()
+    for block in (work / "sesame-data").glob("objects/*/blocks/*/*"):
+        if block.stat().st_size > 1024 * 1024:
+            block.unlink()
 
 
 def upload_ours(port: int, auth: dict[str, str], repo: str, content: Content,
@@ -226,13 +262,16 @@ def run(args: argparse.Namespace, work: Path) -> None:
     """Start both servers, run the interleaved repetitions, print the report."""
     size = args.total_mib * MIB
     content = Content(size)
-    ours, port, auth, repo = start_ours(work)
+    ours, port, auth, repo = start_ours(work, args.ours_cmd)
     nginx, nginx_port = start_nginx(work)
+    nginx_files = work / "nginx" / "root" / "seafhttp" / "web"
+    asgi, asgi_port = start_asgi(work, nginx_files)
     sampler = RssSampler({"ours": ours.pid})
     sampler.start()
     rates: dict[str, list[float]] = {k: [] for k in (
-        "up", "nginx_up", "nginx_durable", "down", "nginx_down")}
-    cpu: dict[str, list[float]] = {"up": [], "nginx_up": [], "down": [], "nginx_down": []}
+        "up", "nginx_up", "nginx_durable", "down", "nginx_down", "asgi_down")}
+    cpu: dict[str, list[float]] = {"up": [], "nginx_up": [], "down": [], "nginx_down": [],
+                                   "asgi_down": []}
     gbps: Callable[[float], float] = lambda seconds: size / seconds / 1e9  # noqa: E731
 
     def timed_upload(name: str, pid: int, upload: Callable[[], float]) -> None:
@@ -259,20 +298,27 @@ def run(args: argparse.Namespace, work: Path) -> None:
             timed_upload("nginx_up", nginx.pid,
                          lambda r=rep: upload_nginx(nginx_port, content, r))
             path = urllib.parse.quote(f"/bench-{rep}.bin")
-            ours_down, nginx_down = [], []
+            os.link(nginx_files / f"bench-{rep}.bin", nginx_files / asgi_name(rep))
+            ours_down, nginx_down, asgi_down = [], [], []
             for _ in range(DOWNLOADS_PER_REP):  # downloads are short: alternate a few
                 ours_down.append(timed_download(ours.pid, "down", lambda p=path: download(
                     port, f"/api/v1/repos/{repo}/file?p={p}", auth, size)))
                 nginx_down.append(timed_download(nginx.pid, "nginx_down", lambda r=rep: download(
                     nginx_port, f"/seafhttp/web/bench-{r}.bin", {}, size)))
+                asgi_down.append(timed_download(asgi.pid, "asgi_down", lambda r=rep: download(
+                    asgi_port, f"/{asgi_name(r)}", {}, size)))
             rates["down"].append(statistics.median(ours_down))
             rates["nginx_down"].append(statistics.median(nginx_down))
+            rates["asgi_down"].append(statistics.median(asgi_down))
+            if args.recycle_pages:
+                forget_files(work, nginx_files, rep)
             print(f"rep {rep + 1}/{args.reps}: up {rates['up'][-1]:.3f} vs "
                   f"{rates['nginx_up'][-1]:.3f} GB/s, down {rates['down'][-1]:.3f} vs "
                   f"{rates['nginx_down'][-1]:.3f} GB/s", flush=True)
         listing = listing_ms(port, auth, repo, args.entries, args.list_samples)
     finally:
         sampler.stop()
+        asgi.stop()
         nginx.stop()
         ours.stop()
     p95 = statistics.quantiles(listing, n=20)[18]
@@ -283,6 +329,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
     print(f"           nginx PUT, then sync (durable)    {fmt_range(rates['nginx_durable'], 3)}")
     print(f"  download ours GET …/file                   {fmt_range(rates['down'], 3)}")
     print(f"           nginx GET                         {fmt_range(rates['nginx_down'], 3)}")
+    print(f"           minimal ASGI app GET (uvicorn)    {fmt_range(rates['asgi_down'], 3)}")
     print(f"  server CPU seconds per GiB uploaded: ours {fmt_range(cpu['up'])}, "
           f"nginx {fmt_range(cpu['nginx_up'])}")
     print(f"  server CPU seconds per GiB downloaded: ours {fmt_range(cpu['down'])}, "
@@ -290,7 +337,9 @@ def run(args: argparse.Namespace, work: Path) -> None:
     print(f"  ratio upload   ours / nginx: {fmt_range(_ratios(rates['up'], rates['nginx_up']))}"
           f"; ours / durable nginx: {fmt_range(_ratios(rates['up'], rates['nginx_durable']))}")
     print(f"  ratio download ours / nginx: "
-          f"{fmt_range(_ratios(rates['down'], rates['nginx_down']))}")
+          f"{fmt_range(_ratios(rates['down'], rates['nginx_down']))}; minimal ASGI / nginx "
+          f"(a bare Python server here): "
+          f"{fmt_range(_ratios(rates['asgi_down'], rates['nginx_down']))}")
     mid, _, _ = median_range(listing)
     verdict = "ok" if p95 < LISTING_TARGET_MS else "OVER TARGET"
     print(f"  listing {args.entries} entries: p50 {mid:.1f} ms, p95 {p95:.1f} ms "
@@ -306,6 +355,10 @@ def main() -> int:
     parser.add_argument("--entries", type=int, default=1000)
     parser.add_argument("--list-samples", type=int, default=100)
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+    parser.add_argument("--recycle-pages", action="store_true",
+                        help="delete each repetition's files afterwards (README: page cache)")
+    parser.add_argument("--ours-cmd", default=None,
+                        help="run CMD instead of `sesame` (serve options appended): A/B a build")
     args = parser.parse_args()
     restore = terminate_on_sigterm()
     work = Path(tempfile.mkdtemp(prefix="sesame-webbench-"))

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import sesamedisk
+from sesamedisk.adapters.objects.direct_write import STAGING_BYTES
 from sesamedisk.adapters.objects.local import TEMP_PREFIX, LocalObjectStore
 from sesamedisk.errors import InvalidRequest, ObjectNotFound, Unavailable
 from sesamedisk.ports.objects import ObjectKind
@@ -318,9 +319,12 @@ def test_put_into_existing_directory_creates_none(store: LocalObjectStore,
     assert store.get(BLOCK, SCOPE, sha1(second)) == second
 
 
-def test_get_reads_once_and_put_writes_once(store: LocalObjectStore,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("direct", [True, False])
+def test_get_reads_once_and_put_writes_in_whole_pieces(tmp_path: Path, direct: bool,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    store = LocalObjectStore(tmp_path / "objects", direct_writes=direct)
     data = os.urandom(10 * 1024 * 1024)
+    writes = ["write"] * (-(-len(data) // STAGING_BYTES) if direct else 1)
     calls: list[str] = []
     real_read, real_write = os.read, os.write
 
@@ -335,9 +339,9 @@ def test_get_reads_once_and_put_writes_once(store: LocalObjectStore,
     monkeypatch.setattr(os, "read", counting_read)
     monkeypatch.setattr(os, "write", counting_write)
     store.put(BLOCK, SCOPE, sha1(data), data)
-    assert calls == ["write"]
+    assert calls == writes
     assert store.get(BLOCK, SCOPE, sha1(data)) == data
-    assert calls == ["write", "read"]
+    assert calls == [*writes, "read"]
 
 
 def test_falls_back_to_rename_without_hard_links(store: LocalObjectStore,

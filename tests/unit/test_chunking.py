@@ -1,4 +1,4 @@
-"""Streaming FastCDC: split independence, size bounds, bounded memory."""
+"""Streaming FastCDC 2020: split independence, size bounds, bounded memory."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import hashlib
 import itertools
 import os
 import random
+import sys
 import tracemalloc
 from collections.abc import Iterator
 
-import fastcdc.fastcdc_cy
+import pyfastcdc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,8 +22,9 @@ SMALL = {"min_size": 64, "avg_size": 256, "max_size": 1024}
 
 def oracle(data: bytes, min_size: int, avg_size: int, max_size: int) -> list[bytes]:
     """Chunks of the whole buffer at once, straight from the library."""
-    return [data[c.offset:c.offset + c.length] for c in fastcdc.fastcdc_cy.fastcdc_cy(
-        data, min_size=min_size, avg_size=avg_size, max_size=max_size)]
+    cutter = pyfastcdc.FastCDC(avg_size, min_size=min_size, max_size=max_size,
+                                  normalized_chunking=2)
+    return [data[c.offset:c.offset + c.length] for c in cutter.cut_buf(data)]
 
 
 def split(data: bytes, cuts: list[int]) -> list[bytes]:
@@ -44,14 +46,15 @@ def contents(draw: st.DrawFn) -> bytes:
 
 
 def test_compiled_fastcdc_is_used() -> None:
-    assert vars(chunking)["_fastcdc"] is fastcdc.fastcdc_cy.fastcdc_cy
-    assert fastcdc.fastcdc_cy.__file__ is not None
-    assert fastcdc.fastcdc_cy.__file__.endswith(".so")
+    assert type(chunking.cutter()) is pyfastcdc.FastCDC
+    assert pyfastcdc.FastCDC.__module__ == "pyfastcdc.cy.fastcdc"
+    assert str(sys.modules["pyfastcdc.cy.fastcdc"].__file__).endswith(".so")
 
 
 def test_default_parameters() -> None:
     assert (chunking.MIN_SIZE, chunking.AVG_SIZE, chunking.MAX_SIZE) == (
-        2 * 1024 * 1024, 4 * 1024 * 1024, 8 * 1024 * 1024)
+        1024 * 1024, 4 * 1024 * 1024, 8 * 1024 * 1024)
+    assert chunking.NORMALIZATION == 2
     chunker = chunking.StreamChunker()
     assert chunker.capacity == 2 * chunking.MAX_SIZE
 
@@ -160,7 +163,7 @@ def test_feed_after_finish_is_an_error() -> None:
 
 @pytest.mark.parametrize(("min_size", "avg_size", "max_size"), [
     (32, 256, 1024), (64, 128, 1024), (64, 256, 512), (512, 256, 1024), (64, 2048, 1024),
-    (64, 256, 2 * 1024 * 1024 * 1024),
+    (64, 256, 32 * 1024 * 1024), (2 * 1024 * 1024, 4 * 1024 * 1024, 8 * 1024 * 1024),
 ])
 def test_invalid_parameters(min_size: int, avg_size: int, max_size: int) -> None:
     with pytest.raises(ValueError, match="size"):

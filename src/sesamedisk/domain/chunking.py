@@ -1,4 +1,4 @@
-"""Streaming content-defined chunking (FastCDC) for files the server writes itself.
+"""Streaming content-defined chunking (FastCDC 2020) for files the server writes itself.
 
 Seafile clients cut their own blocks; the server only chunks web/API uploads, so the
 parameters are ours to choose (block ids are content hashes either way). Boundaries depend only
@@ -9,21 +9,23 @@ the maximum chunk size whatever the input size.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Final
 
-try:
-    from fastcdc.fastcdc_cy import fastcdc_cy as _fastcdc
-except ImportError as _exc:  # pragma: no cover - depends on the installed wheel
-    raise ImportError(
-        "sesamedisk needs the compiled fastcdc module (fastcdc.fastcdc_cy); the pure-Python "
-        "fallback is about 100 times slower") from _exc
+from pyfastcdc import FastCDC
+
+if not FastCDC.__module__.startswith("pyfastcdc.cy"):  # pragma: no cover - a broken wheel
+    raise ImportError("sesamedisk needs pyfastcdc's compiled module (pyfastcdc.cy); the "
+                      "pure-Python fallback is about 200 times slower")
 
 MIB = 1024 * 1024
-MIN_SIZE = 2 * MIB
+MIN_SIZE = 1 * MIB
 AVG_SIZE = 4 * MIB
 MAX_SIZE = 8 * MIB
-# Limits of the fastcdc implementation (its own asserts, and its 32-bit masks).
-_LIMITS = {"min_size": (64, 64 * MIB), "avg_size": (256, 256 * MIB),
-           "max_size": (1024, 1024 * MIB)}
+NORMALIZATION: Final = 2
+"""FastCDC 2020's normalized chunking level: few chunks near the minimum or the maximum."""
+# Limits of the pyfastcdc implementation (it raises ValueError outside them).
+_LIMITS = {"min_size": (64, 1 * MIB), "avg_size": (256, 4 * MIB),
+           "max_size": (1024, 16 * MIB)}
 
 
 def _check(min_size: int, avg_size: int, max_size: int) -> None:
@@ -36,6 +38,14 @@ def _check(min_size: int, avg_size: int, max_size: int) -> None:
         raise ValueError("chunk sizes must satisfy min_size <= avg_size <= max_size")
 
 
+def cutter(min_size: int = MIN_SIZE, avg_size: int = AVG_SIZE,
+           max_size: int = MAX_SIZE) -> FastCDC:
+    """The compiled FastCDC 2020 cutter with these sizes (scans without holding the GIL)."""
+    _check(min_size, avg_size, max_size)
+    return FastCDC(avg_size, min_size=min_size, max_size=max_size,
+                   normalized_chunking=NORMALIZATION)
+
+
 class StreamChunker:
     """Push-style chunker: `feed` pieces of any size, then `finish`; both yield chunks.
 
@@ -46,7 +56,7 @@ class StreamChunker:
 
     def __init__(self, min_size: int = MIN_SIZE, avg_size: int = AVG_SIZE,
                  max_size: int = MAX_SIZE) -> None:
-        _check(min_size, avg_size, max_size)
+        self._cutter = cutter(min_size, avg_size, max_size)
         self.min_size = min_size
         self.avg_size = avg_size
         self.max_size = max_size
@@ -94,8 +104,7 @@ class StreamChunker:
         view = memoryview(self._buffer)
         filled = self._filled
         start = 0
-        for chunk in _fastcdc(view[:filled], min_size=self.min_size, avg_size=self.avg_size,
-                              max_size=self.max_size):
+        for chunk in self._cutter.cut_buf(view[:filled]):
             end = chunk.offset + chunk.length
             # A chunk cut at the end of the buffer, short of max_size, may grow once more data
             # arrives: keep it for the next round.

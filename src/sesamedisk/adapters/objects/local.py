@@ -9,8 +9,9 @@ import secrets
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO
 
+from sesamedisk.adapters.objects.direct_write import DirectWrites
 from sesamedisk.adapters.objects.keys import (
     SCOPE_PATTERN,
     validate_key,
@@ -22,6 +23,7 @@ from sesamedisk.adapters.objects.local_files import (
     DIR_FLAGS,
     LIBC_SYNCFS,
     fsync_dir,
+    guarded,
     ids_under,
     list_dir,
     remove_tree,
@@ -30,12 +32,11 @@ from sesamedisk.adapters.objects.local_files import (
     stamp_of,
     stats_under,
     unavailable,
+    unlink_if_older,
 )
 from sesamedisk.adapters.objects.local_writer import LocalObjectWriter
 from sesamedisk.errors import ObjectNotFound, Unavailable
 from sesamedisk.ports.objects import ObjectKind, ObjectStat
-
-T = TypeVar("T")
 
 TEMP_PREFIX = ".tmp-"
 """Name prefix of in-flight writes; never listed as objects, removed by `sweep_temp`."""
@@ -59,11 +60,13 @@ class LocalObjectStore:
     `sweep_temp`), never a name over partial data. Names themselves become durable in
     `flush`, one file-system sync that callers make before a head moves to the objects;
     a name lost to a power cut before that only makes the object "missing" again.
+    `put` writes objects of 256 KiB and more around the page cache (`direct_write`).
     """
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, *, direct_writes: bool = True) -> None:
         self._root = os.path.abspath(os.fspath(root))
         self._use_links = True
+        self._direct = DirectWrites(direct_writes)
         try:
             if not os.path.isdir(self._root):
                 os.makedirs(self._root, _DIR_MODE, exist_ok=True)
@@ -75,6 +78,11 @@ class LocalObjectStore:
     def root(self) -> Path:
         """The directory holding every object."""
         return Path(self._root)
+
+    @property
+    def direct_writes(self) -> bool:
+        """Whether large objects are still written around the page cache (O_DIRECT)."""
+        return self._direct.enabled
 
     def _kind_dir(self, kind: ObjectKind, scope: str) -> str:
         return os.path.join(self._root, scope, kind.value)
@@ -93,12 +101,9 @@ class LocalObjectStore:
             if os.path.exists(final):
                 return
             temp = os.path.join(directory, f"{TEMP_PREFIX}{object_id[2:]}.{secrets.token_hex(8)}")
-            fd, _ = self._create(temp, scope, checked, object_id[:2])
+            fd, direct = self._create(temp, scope, checked, object_id[:2], len(data))
             try:
-                view = memoryview(data)
-                written = os.write(fd, view)
-                while written < len(view):  # short writes are legal, if rare on files
-                    written += os.write(fd, view[written:])
+                self._direct.write(fd, data, direct=direct)
                 settled = settled_mtime_ns()
                 os.utime(fd, ns=(settled, settled))
                 os.fsync(fd)
@@ -112,19 +117,27 @@ class LocalObjectStore:
                     os.unlink(temp)
             raise unavailable(exc, "store", what) from exc
 
-    def _create(self, temp: str, scope: str, kind: ObjectKind,
-                prefix: str) -> tuple[int, list[str]]:
-        """Open a new temp file, creating missing directories; return (fd, created dirs)."""
-        created: list[str] = []
+    def _create(self, temp: str, scope: str, kind: ObjectKind, prefix: str,
+                size: int) -> tuple[int, bool]:
+        """Open a new temp file for `size` bytes, creating missing directories.
+
+        Returns (fd, whether it was opened for O_DIRECT writes).
+        """
         attempt = 1
         while True:
+            extra = self._direct.open_flags(size)
             try:
-                return os.open(temp, _CREATE_FLAGS, _FILE_MODE), created
+                return os.open(temp, _CREATE_FLAGS | extra, _FILE_MODE), bool(extra)
             except FileNotFoundError:
                 if attempt >= _CREATE_ATTEMPTS:  # directories keep vanishing (delete_scope)
                     raise
                 attempt += 1
-            created += self._make_dirs(scope, kind, prefix)
+            except OSError as exc:
+                if not extra or exc.errno != errno.EINVAL:
+                    raise
+                self._direct.refused()
+                continue
+            self._make_dirs(scope, kind, prefix)
 
     def _make_dirs(self, scope: str, kind: ObjectKind, prefix: str | None) -> list[str]:
         """Create root/<scope>/<kind>[/<prefix>] as needed; return the directories created."""
@@ -309,18 +322,18 @@ class LocalObjectStore:
         """Every id stored for (kind, scope), in no particular order; temp files are skipped."""
         checked = validate_kind(kind)
         validate_scope(scope)
-        return self._guarded(ids_under(self._kind_dir(checked, scope)), f"list {scope}")
+        return guarded(ids_under(self._kind_dir(checked, scope)), f"list {scope}")
 
     def iter_stats(self, kind: ObjectKind, scope: str) -> Iterator[ObjectStat]:
         """Id, size and modification time of every object of (kind, scope)."""
         checked = validate_kind(kind)
         validate_scope(scope)
         stats = stats_under(self._kind_dir(checked, scope))
-        return (ObjectStat(*stat) for stat in self._guarded(stats, f"list {scope}"))
+        return (ObjectStat(*stat) for stat in guarded(stats, f"list {scope}"))
 
     def iter_scopes(self) -> Iterator[str]:
         """Every scope that holds at least one object."""
-        return self._guarded(self._scopes(), "list scopes")
+        return guarded(self._scopes(), "list scopes")
 
     def _scopes(self) -> Iterator[str]:
         for name in list_dir(self._root):
@@ -329,13 +342,6 @@ class LocalObjectStore:
             if any(next(ids_under(self._kind_dir(k, name)), None) is not None
                    for k in ObjectKind):
                 yield name
-
-    @staticmethod
-    def _guarded(items: Iterator[T], action: str) -> Iterator[T]:
-        try:
-            yield from items
-        except OSError as exc:
-            raise unavailable(exc, action, "objects") from exc
 
     def delete_scope(self, scope: str) -> None:
         """Remove every object of a scope: rename it out of sight, then delete the tree."""
@@ -375,22 +381,12 @@ class LocalObjectStore:
                     for prefix in list_dir(kind_dir):
                         prefix_dir = os.path.join(kind_dir, prefix)
                         if prefix.startswith(TEMP_PREFIX):
-                            removed += self._unlink_if_older(prefix_dir, cutoff)
+                            removed += unlink_if_older(prefix_dir, cutoff)
                             continue
                         for entry in list_dir(prefix_dir):
-                            if entry.startswith(TEMP_PREFIX) and self._unlink_if_older(
+                            if entry.startswith(TEMP_PREFIX) and unlink_if_older(
                                     os.path.join(prefix_dir, entry), cutoff):
                                 removed += 1
         except OSError as exc:
             raise unavailable(exc, "sweep", "temp files") from exc
         return removed
-
-    @staticmethod
-    def _unlink_if_older(path: str, cutoff: float) -> bool:
-        try:
-            if os.lstat(path).st_mtime >= cutoff:
-                return False
-            os.unlink(path)
-        except FileNotFoundError:
-            return False
-        return True

@@ -8,9 +8,12 @@ import errno
 import os
 import time
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from sesamedisk.adapters.objects.keys import OBJECT_ID_PATTERN
 from sesamedisk.errors import Unavailable
+
+T = TypeVar("T")
 
 STORAGE_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 DIR_FLAGS = os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_DIRECTORY", 0)
@@ -118,3 +121,22 @@ def stats_under(kind_dir: str) -> Iterator[tuple[str, int, float]]:
         except FileNotFoundError:
             continue
         yield object_id, info.st_size, info.st_mtime
+
+
+def guarded(items: Iterator[T], action: str) -> Iterator[T]:
+    """`items`, with an OSError met while listing them raised as Unavailable."""
+    try:
+        yield from items
+    except OSError as exc:
+        raise unavailable(exc, action, "objects") from exc
+
+
+def unlink_if_older(path: str, cutoff: float) -> bool:
+    """Remove `path` if it was last modified before `cutoff`; True when it was removed."""
+    try:
+        if os.lstat(path).st_mtime >= cutoff:
+            return False
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True

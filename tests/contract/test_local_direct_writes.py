@@ -1,0 +1,146 @@
+"""LocalObjectStore writes large objects around the page cache, and falls back when refused."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sesamedisk.adapters.objects.direct_write import (
+    ALIGNMENT,
+    DIRECT_MIN_BYTES,
+    O_DIRECT,
+    STAGING_BYTES,
+)
+from sesamedisk.adapters.objects.local import TEMP_PREFIX, LocalObjectStore
+from sesamedisk.errors import Unavailable
+from sesamedisk.ports.objects import ObjectKind
+
+SCOPE = "6f0c2b1e-8d4a-4c3b-9e2f-1a5b7c9d0e3f"
+BLOCK = ObjectKind.BLOCK
+SIZES = [0, 1, ALIGNMENT - 1, ALIGNMENT, ALIGNMENT + 1, DIRECT_MIN_BYTES - 1, DIRECT_MIN_BYTES,
+         DIRECT_MIN_BYTES + 1, STAGING_BYTES - 1, STAGING_BYTES, STAGING_BYTES + 1,
+         2 * STAGING_BYTES + ALIGNMENT + 17]
+
+
+def _put(store: LocalObjectStore, data: bytes) -> Path:
+    object_id = hashlib.sha1(data).hexdigest()
+    store.put(BLOCK, SCOPE, object_id, data)
+    return store.root / SCOPE / BLOCK.value / object_id[:2] / object_id[2:]
+
+
+def _cached_bytes(path: Path) -> int:
+    """Bytes of `path` in the page cache, as util-linux's fincore reports them."""
+    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
+                         check=True, capture_output=True, text=True).stdout
+    return int(out.strip())
+
+
+def _temp_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob(f"{TEMP_PREFIX}*") if p.is_file()]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_objects_of_every_size_read_back_exactly(tmp_path: Path, size: int) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    data = os.urandom(size)
+    path = _put(store, data)
+    assert path.stat().st_size == size
+    assert store.get(BLOCK, SCOPE, hashlib.sha1(data).hexdigest()) == data
+    assert store.direct_writes
+    assert _temp_files(store.root) == []
+
+
+def test_large_objects_bypass_the_page_cache(tmp_path: Path) -> None:
+    data = os.urandom(3 * STAGING_BYTES // 2 + 123)
+    direct = _put(LocalObjectStore(tmp_path / "direct"), data)
+    buffered = _put(LocalObjectStore(tmp_path / "buffered", direct_writes=False), data)
+    small = _put(LocalObjectStore(tmp_path / "small"), data[:DIRECT_MIN_BYTES - 1])
+    assert _cached_bytes(buffered) >= len(data), "a buffered write stays in the page cache"
+    assert _cached_bytes(direct) == 0
+    assert _cached_bytes(small) > 0, "small objects still go through the page cache"
+    assert direct.read_bytes() == buffered.read_bytes() == data
+
+
+def _refusing_open(real: Callable[..., int]) -> Callable[..., int]:
+    def fake_open(path: str, flags: int, mode: int = 0o777, **kwargs: object) -> int:
+        if flags & O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real(path, flags, mode, **kwargs)
+    return fake_open
+
+
+def test_a_file_system_refusing_o_direct_gets_buffered_writes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    monkeypatch.setattr(os, "open", _refusing_open(os.open))
+    data = os.urandom(STAGING_BYTES + 5)
+    path = _put(store, data)
+    assert not store.direct_writes
+    assert path.read_bytes() == data
+    assert _put(store, data[:-1]).read_bytes() == data[:-1]
+
+
+Write = Callable[[int, memoryview], int]
+
+
+def _flaky_direct_write(real: Write, *, after: int, fault: Write) -> Write:
+    """os.write that calls `fault` for the O_DIRECT writes after the first `after` ones."""
+    seen = [0]
+
+    def fake_write(fd: int, data: memoryview) -> int:
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & O_DIRECT:
+            seen[0] += 1
+            if seen[0] > after:
+                return fault(fd, memoryview(data))
+        return real(fd, data)
+    return fake_write
+
+
+def _raising(code: int) -> Write:
+    """A write fault raising OSError `code`."""
+    def fault(fd: int, data: memoryview) -> int:
+        raise OSError(code, os.strerror(code))
+    return fault
+
+
+def _inject(monkeypatch: pytest.MonkeyPatch, *, after: int, fault: Write) -> None:
+    monkeypatch.setattr(os, "write", _flaky_direct_write(os.write, after=after, fault=fault))
+
+
+def test_a_refusal_part_way_finishes_through_the_page_cache(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    _inject(monkeypatch, after=1, fault=_raising(errno.EINVAL))
+    data = os.urandom(2 * STAGING_BYTES + 77)
+    assert _put(store, data).read_bytes() == data
+    assert not store.direct_writes
+
+
+def test_a_short_direct_write_is_completed(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    real_write = os.write
+    _inject(monkeypatch, after=0, fault=lambda fd, data: real_write(fd, data[:3 * ALIGNMENT]))
+    data = os.urandom(STAGING_BYTES + 999)
+    path = _put(store, data)
+    assert path.read_bytes() == data
+    assert path.stat().st_size == len(data)
+
+
+def test_a_full_disk_is_reported_and_leaves_no_temp_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    _inject(monkeypatch, after=1, fault=_raising(errno.ENOSPC))
+    data = os.urandom(2 * STAGING_BYTES)
+    with pytest.raises(Unavailable, match="storage is full"):
+        _put(store, data)
+    assert store.direct_writes, "a full disk is not a refusal of O_DIRECT"
+    assert _temp_files(store.root) == []
+    assert not store.exists(BLOCK, SCOPE, hashlib.sha1(data).hexdigest())
