@@ -55,6 +55,11 @@ def deps_of(request: Request) -> Deps:
     return deps
 
 
+def seafhttp_url(request: Request, path: str) -> str:
+    """The absolute URL of `/seafhttp/<path>` on the host and scheme the client used."""
+    return f"{str(request.base_url).rstrip('/')}/seafhttp/{path}"
+
+
 def required_path(request: Request) -> str:
     """The query parameter `p` (a path in a library); InvalidRequest when missing."""
     path = request.query_params.get("p")

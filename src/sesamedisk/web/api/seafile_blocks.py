@@ -31,7 +31,7 @@ from sesamedisk.domain.objects import Dirent
 from sesamedisk.errors import InvalidRequest
 from sesamedisk.services import client_reads
 from sesamedisk.web.auth import current_user
-from sesamedisk.web.requests import deps_of
+from sesamedisk.web.requests import deps_of, seafhttp_url
 from sesamedisk.web.unlocks import open_library
 
 
@@ -102,8 +102,7 @@ async def block_link(request: Request) -> Response:
     token = await run_in_threadpool(lambda: client_reads.issue_block_link(
         deps_of(request), user, params["repo_id"], params["file_id"], params["block_id"],
         reuse=request.query_params.get("reuse") == "1"))
-    base = str(request.base_url).rstrip("/")
-    return JSONResponse(f"{base}/seafhttp/blks/{token}/{params['block_id']}")
+    return JSONResponse(seafhttp_url(request, f"blks/{token}/{params['block_id']}"))
 
 
 def routes() -> list[BaseRoute]:

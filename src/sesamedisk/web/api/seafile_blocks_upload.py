@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 from sesamedisk.services import block_uploads, transfer_links
 from sesamedisk.services.block_uploads import BlockIds
 from sesamedisk.web.auth import current_user
-from sesamedisk.web.requests import deps_of, form_text, read_small_form
+from sesamedisk.web.requests import deps_of, form_text, read_small_form, seafhttp_url
 
 MAX_BLKLIST_FORM_BYTES = block_uploads.MAX_BLOCK_LIST_BYTES
 """Largest form body of the POST variants (the comma-separated block ids)."""
@@ -44,13 +44,12 @@ async def _links(request: Request, op: str, commit_api: str) -> Response:
     folder = request.query_params.get("p") or "/"
     token, _ = await run_in_threadpool(lambda: transfer_links.issue_link(
         deps, user, library_id, op, folder, reuse=True))
-    base = f"{str(request.base_url).rstrip('/')}/seafhttp"
-    commit_url = f"{base}/{commit_api}/{token}"
+    commit_url = seafhttp_url(request, f"{commit_api}/{token}")
     if wanted is None:
         return JSONResponse(commit_url)
     missing = await run_in_threadpool(block_uploads.missing_blocks, deps, user, library_id,
                                       wanted)
-    return JSONResponse({"rawblksurl": f"{base}/upload-raw-blks-api/{token}",
+    return JSONResponse({"rawblksurl": seafhttp_url(request, f"upload-raw-blks-api/{token}"),
                          "commiturl": f"{commit_url}?commitonly=true&ret-json=true",
                          "blklist": missing})
 

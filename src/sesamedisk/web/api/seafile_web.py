@@ -43,7 +43,13 @@ from sesamedisk.services import files, history, libraries, transfer_links
 from sesamedisk.web.api.cross_library import transfer_between
 from sesamedisk.web.api.seafile_blocks import download_blocks, entry_json, modifier_fields
 from sesamedisk.web.auth import current_user
-from sesamedisk.web.requests import deps_of, form_text, read_json, read_small_form
+from sesamedisk.web.requests import (
+    deps_of,
+    form_text,
+    read_json,
+    read_small_form,
+    seafhttp_url,
+)
 from sesamedisk.web.unlocks import file_key_for, open_library, remember_key, unlocked_keys
 
 
@@ -62,10 +68,6 @@ async def _open(request: Request) -> tuple[User, Library]:
     """The caller and the library of the URL, which must be unlocked if encrypted (440)."""
     user, library, _ = await open_library(request)
     return user, library
-
-
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
 
 
 async def unlock(request: Request) -> Response:
@@ -161,7 +163,7 @@ async def file_link(request: Request) -> Response:
         return await download_blocks(request)
     reuse = request.query_params.get("reuse") == "1"
     token, entry = await _link(request, transfer_links.DOWNLOAD, _path(request), reuse=reuse)
-    url = f"{_base(request)}/seafhttp/files/{token}/{quote(entry.name)}"
+    url = seafhttp_url(request, f"files/{token}/{quote(entry.name)}")
     return JSONResponse(url, headers={"oid": entry.id})
 
 
@@ -169,14 +171,14 @@ async def upload_link(request: Request) -> Response:
     """GET /api2/repos/<id>/upload-link/?p=<folder>: the upload URL (JSON string)."""
     token, _ = await _link(request, transfer_links.UPLOAD,
                            request.query_params.get("p") or "/", reuse=True)
-    return JSONResponse(f"{_base(request)}/seafhttp/upload-api/{token}")
+    return JSONResponse(seafhttp_url(request, f"upload-api/{token}"))
 
 
 async def update_link(request: Request) -> Response:
     """GET /api2/repos/<id>/update-link/?p=<folder>: the update URL (JSON string)."""
     token, _ = await _link(request, transfer_links.UPDATE,
                            request.query_params.get("p") or "/", reuse=True)
-    return JSONResponse(f"{_base(request)}/seafhttp/update-api/{token}")
+    return JSONResponse(seafhttp_url(request, f"update-api/{token}"))
 
 
 async def file_op(request: Request) -> Response:
