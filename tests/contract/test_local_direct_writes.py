@@ -69,8 +69,10 @@ def test_large_objects_bypass_the_page_cache(tmp_path: Path) -> None:
 
 
 def _refusing_open(real: Callable[..., int]) -> Callable[..., int]:
+    """os.open as on a file system without O_DIRECT: the file is created, then EINVAL."""
     def fake_open(path: str, flags: int, mode: int = 0o777, **kwargs: object) -> int:
         if flags & O_DIRECT:
+            os.close(real(path, flags & ~O_DIRECT, mode, **kwargs))
             raise OSError(errno.EINVAL, "Invalid argument")
         return real(path, flags, mode, **kwargs)
     return fake_open
@@ -85,6 +87,7 @@ def test_a_file_system_refusing_o_direct_gets_buffered_writes(
     assert not store.direct_writes
     assert path.read_bytes() == data
     assert _put(store, data[:-1]).read_bytes() == data[:-1]
+    assert _temp_files(store.root) == []
 
 
 Write = Callable[[int, memoryview], int]

@@ -135,7 +135,9 @@ class LocalObjectStore:
             except OSError as exc:
                 if not extra or exc.errno != errno.EINVAL:
                     raise
-                self._direct.refused()
+                self._direct.refused()  # Linux may have created the file before refusing
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
                 continue
             self._make_dirs(scope, kind, prefix)
 
