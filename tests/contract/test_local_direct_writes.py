@@ -8,6 +8,7 @@ import hashlib
 import os
 import subprocess
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,10 @@ import pytest
 from sesamedisk.adapters.objects.direct_write import (
     ALIGNMENT,
     DIRECT_MIN_BYTES,
+    IDLE_BUFFERS,
     O_DIRECT,
     STAGING_BYTES,
+    DirectWrites,
 )
 from sesamedisk.adapters.objects.local import TEMP_PREFIX, LocalObjectStore
 from sesamedisk.errors import Unavailable
@@ -147,3 +150,24 @@ def test_a_full_disk_is_reported_and_leaves_no_temp_file(
     assert store.direct_writes, "a full disk is not a refusal of O_DIRECT"
     assert _temp_files(store.root) == []
     assert not store.exists(BLOCK, SCOPE, hashlib.sha1(data).hexdigest())
+
+
+def test_staging_buffers_are_reused_and_the_idle_pool_is_bounded() -> None:
+    pool = DirectWrites()
+    first = pool.take_buffer()
+    pool.give_back(first)
+    assert pool.take_buffer() is first, "a returned buffer is lent again"
+    burst = [first, *(pool.take_buffer() for _ in range(IDLE_BUFFERS + 3))]
+    assert len({id(buffer) for buffer in burst}) == len(burst)
+    for buffer in burst:
+        pool.give_back(buffer)
+    assert pool.idle_buffers == IDLE_BUFFERS
+    assert sum(buffer.closed for buffer in burst) == len(burst) - IDLE_BUFFERS
+
+
+def test_concurrent_puts_each_get_their_own_staging_buffer(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    blobs = [os.urandom(STAGING_BYTES + n) for n in range(6)]
+    with ThreadPoolExecutor(6) as workers:
+        paths = list(workers.map(lambda blob: _put(store, blob), blobs))
+    assert [path.read_bytes() for path in paths] == blobs

@@ -23,6 +23,8 @@ ALIGNMENT = 4096
 """Buffer address, length and file offset of every O_DIRECT write are multiples of this."""
 STAGING_BYTES = 4 * 1024 * 1024
 """Size of one staging buffer; one is in use per object being written."""
+IDLE_BUFFERS = 8
+"""Staging buffers kept for reuse; more, lent out during a burst, are unmapped on return."""
 DIRECT_MIN_BYTES = 256 * 1024
 """Smaller objects (commits, folders, small blocks) are cheaper through the page cache."""
 O_DIRECT: int = getattr(os, "O_DIRECT", 0)
@@ -65,8 +67,16 @@ class DirectWrites:
         except Empty:
             return mmap.mmap(-1, STAGING_BYTES)
 
+    @property
+    def idle_buffers(self) -> int:
+        """Staging buffers waiting in the pool for the next write."""
+        return self._buffers.qsize()
+
     def give_back(self, buffer: mmap.mmap) -> None:
-        """Return a buffer from `take_buffer` to the pool."""
+        """Return a buffer from `take_buffer` to the pool (or unmap it when the pool is full)."""
+        if self._buffers.qsize() >= IDLE_BUFFERS:
+            buffer.close()
+            return
         self._buffers.put(buffer)
 
     @staticmethod
