@@ -113,9 +113,10 @@ def start_ours(work: Path, ours_cmd: str | None = None
     """`sesame serve` (or `ours_cmd`) on a fresh data folder; (process, port, auth, library)."""
     port = free_port()
     script = Path(sys.executable).parent / "sesame"
-    argv = [str(script)] if script.exists() else [sys.executable, "-m", "sesamedisk.cli"]
     if ours_cmd:
         argv = shlex.split(ours_cmd)
+    else:
+        argv = [str(script)] if script.exists() else [sys.executable, "-m", "sesamedisk.cli"]
     ours = ServerProcess("sesame serve", [*argv, "serve", "--host", "127.0.0.1", "--port",
                                           str(port), "--data", str(work / "sesame-data")],
                          work / "sesame.log", env=pin_env({

@@ -57,8 +57,6 @@ class StreamChunker:
     def __init__(self, min_size: int = MIN_SIZE, avg_size: int = AVG_SIZE,
                  max_size: int = MAX_SIZE) -> None:
         self._cutter = cutter(min_size, avg_size, max_size)
-        self.min_size = min_size
-        self.avg_size = avg_size
         self.max_size = max_size
         self._capacity = 2 * max_size
         self._buffer: bytearray | None = None

@@ -79,20 +79,12 @@ class DirectWrites:
             return
         self._buffers.put(buffer)
 
-    @staticmethod
-    def turn_off(fd: int, done: int) -> None:
-        """Go on through the page cache after the first `done` bytes of `fd`, which are good."""
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~O_DIRECT)
-        os.ftruncate(fd, done)
-        os.lseek(fd, done, os.SEEK_SET)
-
-    def write_staged(self, fd: int, staged: memoryview, count: int, offset: int) -> int:
+    def _write_staged(self, fd: int, staged: memoryview, count: int, offset: int) -> int:
         """Write `staged[:count]` with O_DIRECT at file position `offset`; return bytes written.
 
         `staged` is a page-aligned buffer, `offset` (the current file position) a multiple of
         ALIGNMENT; the piece is padded with zeros to ALIGNMENT and the padding cut off again.
-        Returns `count`, or fewer after a short write or a refusal (EINVAL, then `refused`);
-        the caller then finishes with `turn_off` and page-cache writes.
+        Returns `count`, or fewer after a short write or a refusal (EINVAL, then `refused`).
         """
         padded = -(-count // ALIGNMENT) * ALIGNMENT
         staged[count:padded] = bytes(padded - count)
@@ -116,8 +108,10 @@ class DirectWrites:
             write_all(fd, view)
             return
         done = self._write_direct(fd, view)
-        if done < len(view):  # refused part way: finish through the page cache
-            self.turn_off(fd, done)
+        if done < len(view):  # refused part way: keep the good bytes, go on buffered
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~O_DIRECT)
+            os.ftruncate(fd, done)
+            os.lseek(fd, done, os.SEEK_SET)
             write_all(fd, view[done:])
 
     def _write_direct(self, fd: int, view: memoryview) -> int:
@@ -129,7 +123,7 @@ class DirectWrites:
             while done < len(view):
                 count = min(STAGING_BYTES, len(view) - done)
                 staged[:count] = view[done:done + count]
-                written = self.write_staged(fd, staged, count, done)
+                written = self._write_staged(fd, staged, count, done)
                 done += written
                 if written < count:
                     break

@@ -141,20 +141,15 @@ class LocalObjectStore:
                 continue
             self._make_dirs(scope, kind, prefix)
 
-    def _make_dirs(self, scope: str, kind: ObjectKind, prefix: str | None) -> list[str]:
-        """Create root/<scope>/<kind>[/<prefix>] as needed; return the directories created."""
-        created: list[str] = []
+    def _make_dirs(self, scope: str, kind: ObjectKind, prefix: str | None) -> None:
+        """Create root/<scope>/<kind>[/<prefix>] as needed."""
         path = self._root
         for part in (scope, kind.value, prefix):
             if part is None:
                 break
             path = os.path.join(path, part)
-            try:
+            with contextlib.suppress(FileExistsError):
                 os.mkdir(path, _DIR_MODE)
-            except FileExistsError:
-                continue
-            created.append(path)
-        return created
 
     def open_writer(self, kind: ObjectKind, scope: str) -> LocalObjectWriter:
         """Stream a new object into a temp file; it gets its id and becomes visible on commit."""
