@@ -5,10 +5,14 @@
   vs nginx accepting the same bytes as one WebDAV PUT (no fsync); the page cache is synced
   before each timed upload so neither server pays for the other's dirty pages, and the
   servers' CPU seconds per GiB are reported;
-* download: `GET /api/v1/repos/<id>/file?p=` vs nginx serving the same bytes (three
-  alternated downloads per repetition, their median kept: one takes only a quarter second),
-  and, for information, the minimal ASGI app of `baselines` (uvicorn, 1 MiB reads) serving
-  nginx's very file: how close a Python server gets to nginx on this machine at all;
+* download: `GET /api/v1/repos/<id>/file?p=` vs nginx serving the same bytes, in the same
+  page-cache state: first once from disk ("cold": each server's files are evicted from the
+  page cache just before its download), then three alternated downloads with every file
+  cached ("warm", their median kept: one takes only a quarter second). Ours writes uploaded
+  blocks around the page cache, nginx through it, so without the cold round a download
+  right after the upload would compare our disk with nginx's memory. And, for information,
+  the minimal ASGI app of `baselines` (uvicorn, 1 MiB reads) serving nginx's very file: how
+  close a Python server gets to nginx on this machine at all;
 * listing: p50/p95 of `GET /api/v1/repos/<id>/dir?p=` on a folder of 1000 entries
   (target: p95 < 300 ms).
 
@@ -19,6 +23,7 @@ per-repetition ratios (bench/README.md).
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import http.client
 import json
@@ -236,6 +241,21 @@ def download(port: int, path: str, headers: dict[str, str], size: int) -> float:
     return time.perf_counter() - started
 
 
+def evict(folder: Path) -> None:
+    """Drop every file under `folder` from the page cache (written back first)."""
+    os.sync()
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            try:
+                fd = os.open(os.path.join(parent, name), os.O_RDONLY)
+            except OSError:
+                continue  # a temp file that went away, or a socket
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
 def listing_ms(port: int, auth: dict[str, str], repo: str, entries: int,
                samples: int) -> list[float]:
     """Milliseconds per listing of a folder of `entries` files (created first)."""
@@ -270,7 +290,8 @@ def run(args: argparse.Namespace, work: Path) -> None:
     sampler = RssSampler({"ours": ours.pid})
     sampler.start()
     rates: dict[str, list[float]] = {k: [] for k in (
-        "up", "nginx_up", "nginx_durable", "down", "nginx_down", "asgi_down")}
+        "up", "nginx_up", "nginx_durable", "down", "nginx_down", "asgi_down", "cold",
+        "nginx_cold", "asgi_cold")}
     cpu: dict[str, list[float]] = {"up": [], "nginx_up": [], "down": [], "nginx_down": [],
                                    "asgi_down": []}
     gbps: Callable[[float], float] = lambda seconds: size / seconds / 1e9  # noqa: E731
@@ -300,14 +321,21 @@ def run(args: argparse.Namespace, work: Path) -> None:
                          lambda r=rep: upload_nginx(nginx_port, content, r))
             path = urllib.parse.quote(f"/bench-{rep}.bin")
             os.link(nginx_files / f"bench-{rep}.bin", nginx_files / asgi_name(rep))
+            ours_get = functools.partial(download, port, f"/api/v1/repos/{repo}/file?p={path}",
+                                         auth, size)
+            nginx_get = functools.partial(download, nginx_port,
+                                          f"/seafhttp/web/bench-{rep}.bin", {}, size)
+            asgi_get = functools.partial(download, asgi_port, f"/{asgi_name(rep)}", {}, size)
+            for name, get, files in (("cold", ours_get, work / "sesame-data"),
+                                     ("nginx_cold", nginx_get, nginx_files),
+                                     ("asgi_cold", asgi_get, nginx_files)):
+                evict(files)  # every server reads its blocks from disk once
+                rates[name].append(gbps(get()))
             ours_down, nginx_down, asgi_down = [], [], []
             for _ in range(DOWNLOADS_PER_REP):  # downloads are short: alternate a few
-                ours_down.append(timed_download(ours.pid, "down", lambda p=path: download(
-                    port, f"/api/v1/repos/{repo}/file?p={p}", auth, size)))
-                nginx_down.append(timed_download(nginx.pid, "nginx_down", lambda r=rep: download(
-                    nginx_port, f"/seafhttp/web/bench-{r}.bin", {}, size)))
-                asgi_down.append(timed_download(asgi.pid, "asgi_down", lambda r=rep: download(
-                    asgi_port, f"/{asgi_name(r)}", {}, size)))
+                ours_down.append(timed_download(ours.pid, "down", ours_get))
+                nginx_down.append(timed_download(nginx.pid, "nginx_down", nginx_get))
+                asgi_down.append(timed_download(asgi.pid, "asgi_down", asgi_get))
             rates["down"].append(statistics.median(ours_down))
             rates["nginx_down"].append(statistics.median(nginx_down))
             rates["asgi_down"].append(statistics.median(asgi_down))
@@ -331,6 +359,9 @@ def run(args: argparse.Namespace, work: Path) -> None:
     print(f"  download ours GET …/file                   {fmt_range(rates['down'], 3)}")
     print(f"           nginx GET                         {fmt_range(rates['nginx_down'], 3)}")
     print(f"           minimal ASGI app GET (uvicorn)    {fmt_range(rates['asgi_down'], 3)}")
+    print(f"  cold     ours GET …/file (from disk)       {fmt_range(rates['cold'], 3)}")
+    print(f"           nginx GET (from disk)             {fmt_range(rates['nginx_cold'], 3)}")
+    print(f"           minimal ASGI app GET (from disk)  {fmt_range(rates['asgi_cold'], 3)}")
     print(f"  server CPU seconds per GiB uploaded: ours {fmt_range(cpu['up'])}, "
           f"nginx {fmt_range(cpu['nginx_up'])}")
     print(f"  server CPU seconds per GiB downloaded: ours {fmt_range(cpu['down'])}, "
@@ -341,6 +372,9 @@ def run(args: argparse.Namespace, work: Path) -> None:
           f"{fmt_range(_ratios(rates['down'], rates['nginx_down']))}; minimal ASGI / nginx "
           f"(a bare Python server here): "
           f"{fmt_range(_ratios(rates['asgi_down'], rates['nginx_down']))}")
+    print(f"  ratio cold download ours / nginx: "
+          f"{fmt_range(_ratios(rates['cold'], rates['nginx_cold']))}; minimal ASGI / nginx: "
+          f"{fmt_range(_ratios(rates['asgi_cold'], rates['nginx_cold']))}")
     mid, _, _ = median_range(listing)
     verdict = "ok" if p95 < LISTING_TARGET_MS else "OVER TARGET"
     print(f"  listing {args.entries} entries: p50 {mid:.1f} ms, p95 {p95:.1f} ms "

@@ -227,10 +227,10 @@ def test_unreadable_object_is_unavailable(store: LocalObjectStore,
     data = b"will not read"
     store.put(BLOCK, SCOPE, sha1(data), data)
 
-    def broken(fd: int, size: int) -> bytes:
+    def broken(fd: int, size: int, offset: int) -> bytes:
         raise OSError(errno.EIO, os.strerror(errno.EIO))
 
-    monkeypatch.setattr(os, "read", broken)
+    monkeypatch.setattr(os, "pread", broken)
     with pytest.raises(Unavailable):
         store.get(BLOCK, SCOPE, sha1(data))
 
@@ -326,17 +326,17 @@ def test_get_reads_once_and_put_writes_in_whole_pieces(tmp_path: Path, direct: b
     data = os.urandom(10 * 1024 * 1024)
     writes = ["write"] * (-(-len(data) // STAGING_BYTES) if direct else 1)
     calls: list[str] = []
-    real_read, real_write = os.read, os.write
+    real_read, real_write = os.pread, os.write
 
-    def counting_read(fd: int, size: int) -> bytes:
+    def counting_read(fd: int, size: int, offset: int) -> bytes:
         calls.append("read")
-        return real_read(fd, size)
+        return real_read(fd, size, offset)
 
     def counting_write(fd: int, buffer: bytes) -> int:
         calls.append("write")
         return real_write(fd, buffer)
 
-    monkeypatch.setattr(os, "read", counting_read)
+    monkeypatch.setattr(os, "pread", counting_read)
     monkeypatch.setattr(os, "write", counting_write)
     store.put(BLOCK, SCOPE, sha1(data), data)
     assert calls == writes

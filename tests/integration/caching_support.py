@@ -28,6 +28,9 @@ class Work:
         for name in BLOCK_READS:
             if hasattr(store, name):
                 monkeypatch.setattr(store, name, self._blocks(name, getattr(store, name)))
+        if hasattr(store, "open_block_pieces"):  # a block read that takes no kind
+            monkeypatch.setattr(store, "open_block_pieces",
+                                self._any("block open_block_pieces", store.open_block_pieces))
         previews = app.deps.previews
         assert previews is not None
         for target, names in ((previews.renderer, RENDERS), (previews.cache, CACHE_READS)):

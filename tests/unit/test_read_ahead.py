@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import anyio
@@ -129,3 +130,111 @@ def test_big_chunks_are_sent_in_pieces_of_at_most_one_mib() -> None:
     assert max(len(p) for p in pieces) <= SEND_PIECE
     assert len(pieces) == 5
     assert b"".join(pieces) == big + b"tail"
+
+
+class FakePieces:
+    """A block's bytes as `BlockPieces`; pieces in `cold` would wait for the disk."""
+
+    def __init__(self, data: bytes, *, cold: frozenset[int] = frozenset(),
+                 in_memory: bool = False) -> None:
+        self.data = data
+        self.position = 0
+        self.cold = cold
+        self.in_memory = in_memory
+        self.closed = 0
+        self.waiting_reads: list[int] = []
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def remaining(self) -> int:
+        return len(self.data) - self.position
+
+    @property
+    def held(self) -> int:
+        return self.remaining if self.in_memory else 0
+
+    def _take(self, limit: int) -> bytes:
+        piece = self.data[self.position:self.position + limit]
+        self.position += len(piece)
+        return piece
+
+    def read_ready(self, limit: int) -> bytes | None:
+        if self.position // SEND_PIECE in self.cold:
+            return None
+        return self._take(limit)
+
+    def read(self, limit: int) -> bytes:
+        self.waiting_reads.append(threading.get_ident())
+        return self._take(limit)
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_block_pieces_are_sent_piece_by_piece_and_cold_ones_read_in_a_thread() -> None:
+    warm = FakePieces(bytes(range(256)) * 9000)  # about 2.2 MiB
+    cold = FakePieces(b"c" * (3 * SEND_PIECE + 5), cold=frozenset({1}))
+
+    async def main() -> tuple[list[bytes], int]:
+        sent = [bytes(p) async for p in read_ahead(iter([b"head", warm, cold, b"tail"]))]
+        return sent, threading.get_ident()
+
+    sent, loop_thread = anyio.run(main)
+    assert b"".join(sent) == b"head" + warm.data + cold.data + b"tail"
+    assert max(len(p) for p in sent) <= SEND_PIECE
+    assert warm.waiting_reads == [], "pieces in memory are read on the event loop"
+    assert len(cold.waiting_reads) == 1, "the rest of a cold block is read in one go"
+    assert loop_thread not in cold.waiting_reads
+    assert (warm.closed, cold.closed) >= (1, 1)
+
+
+def test_a_client_leaving_closes_the_pieces_sent_and_read_ahead(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(responses, "OPEN_AHEAD_BYTES", 2 * SEND_PIECE)
+    blocks = [FakePieces(b"%d" % i * SEND_PIECE) for i in range(8)]
+
+    async def main() -> None:
+        stream = read_ahead(iter(blocks))
+        async for _ in stream:
+            await anyio.sleep(0.01)  # the next batch is opened meanwhile
+            break
+        await stream.aclose()
+
+    anyio.run(main)
+    opened = [block for block in blocks if block.closed or block.position]
+    assert 2 <= len(opened) < 8, "a batch spans OPEN_AHEAD_BYTES of blocks, not all"
+    for _ in range(100):  # the pending batch is closed once its read ends
+        if all(block.closed for block in blocks[:4]):
+            break
+        time.sleep(0.01)
+    assert all(block.closed for block in blocks[:4])
+    assert not any(block.closed for block in blocks[4:]), "never opened, nothing to close"
+
+
+def test_an_iterator_failing_after_some_pieces_closes_them() -> None:
+    taken = [FakePieces(b"x" * 10), FakePieces(b"y" * 10)]
+
+    def chunks() -> Iterator[responses.Chunk]:
+        yield from taken
+        raise OSError("block unreadable")
+
+    async def main() -> list[bytes]:
+        return [bytes(p) async for p in read_ahead(chunks())]
+
+    with pytest.raises(OSError, match="block unreadable"):
+        anyio.run(main)
+    assert all(block.closed for block in taken)
+
+
+def test_a_batch_holds_read_ahead_bytes_in_memory_but_spans_further_in_files(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(responses, "READ_AHEAD_BYTES", 100)
+    monkeypatch.setattr(responses, "OPEN_AHEAD_BYTES", 1000)
+    in_files = iter([FakePieces(b"f" * 300) for _ in range(5)])
+    assert len(responses._next_batch(in_files)) == 4  # 1200 bytes spanned, none held
+    in_memory = iter([FakePieces(b"m" * 60, in_memory=True) for _ in range(5)])
+    assert len(responses._next_batch(in_memory)) == 2  # 120 bytes held
+    assert len(responses._next_batch(iter([b"b" * 60, b"b" * 60, b"b"]))) == 2

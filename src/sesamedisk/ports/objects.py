@@ -66,6 +66,56 @@ class StampedReads(Protocol):
         ...
 
 
+class BlockPieces(Protocol):
+    """Bytes of one stored block, checked as `get` checks them, read piece by piece.
+
+    Made for sending a block from an event loop: `read_ready` never waits for a disk, so a
+    piece already in memory is copied straight into the send path; when it would wait, the
+    caller moves `read` to a thread. The caller closes it.
+    """
+
+    @property
+    def size(self) -> int:
+        """The whole block's stored size (the pieces may cover only part of it)."""
+        ...
+
+    @property
+    def remaining(self) -> int:
+        """How many bytes are still to be read."""
+        ...
+
+    @property
+    def held(self) -> int:
+        """How many of the remaining bytes this object holds in memory (0: still stored)."""
+        ...
+
+    def read_ready(self, limit: int) -> bytes | memoryview | None:
+        """Up to `limit` next bytes if no disk has to be waited for; None if one would."""
+        ...
+
+    def read(self, limit: int) -> bytes | memoryview:
+        """Up to `limit` next bytes, waiting for the disk if needed (b"" once done)."""
+        ...
+
+    def close(self) -> None:
+        """Release what the pieces hold; idempotent."""
+        ...
+
+
+@runtime_checkable
+class PieceReads(Protocol):
+    """Optional store capability: a block's bytes as `BlockPieces` (see there)."""
+
+    def open_block_pieces(self, scope: str, block_id: str, start: int = 0,
+                          end: int | None = None) -> BlockPieces:
+        """Bytes `[start, end)` of the block (end None or past it: to its end).
+
+        Raises what `get` raises (ObjectNotFound, Corrupted, Unavailable); a piece read
+        later raises Corrupted if the stored block turns out shorter than it was.
+        """
+        ...
+
+
 @runtime_checkable
 class UnhashedWrites(Protocol):
     """Optional store capability: streamed writes that skip hashing (the caller hashes)."""

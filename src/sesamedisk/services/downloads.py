@@ -29,7 +29,7 @@ from sesamedisk.domain.objects import Dirent, FileObject
 from sesamedisk.domain.records import User
 from sesamedisk.errors import Corrupted, PathNotFound
 from sesamedisk.ports.deps import Deps
-from sesamedisk.ports.objects import ObjectKind, ObjectStore
+from sesamedisk.ports.objects import BlockPieces, ObjectKind, ObjectStore, PieceReads
 from sesamedisk.services import files
 from sesamedisk.services.library_objects import LibraryObjects
 
@@ -39,13 +39,19 @@ OFFSET_CACHE_FILES = 256
 
 @dataclass(frozen=True)
 class RangedContent:
-    """Bytes `[start, end)` of a file of `size` bytes, as a lazy stream."""
+    """Bytes `[start, end)` of a file of `size` bytes, as a lazy stream, two ways.
+
+    `chunks` yields bytes; `pieces` yields the same content where a plain library's blocks
+    may come as `BlockPieces` for a sender to read piece by piece (files served from an
+    event loop). A caller iterates one of the two.
+    """
 
     dirent: Dirent
     size: int
     start: int
     end: int
     chunks: Iterator[bytes]
+    pieces: Iterator[bytes | BlockPieces]
 
     @property
     def length(self) -> int:
@@ -138,6 +144,27 @@ def _stream_range(store: ObjectStore, opened: files.OpenFile, start: int, end: i
                         f"its recorded size {file_obj.size}")
 
 
+def _stream_pieces(store: PieceReads, opened: files.OpenFile, start: int, end: int,
+                   seek: tuple[int, int]) -> Iterator[BlockPieces]:
+    """`[start, end)` of a plain file as the pieces of each block overlapping it."""
+    library_id, file_obj = opened.library.id, opened.file_obj
+    index, offset = seek
+    sent = 0
+    for block_id in file_obj.block_ids[index:]:
+        if offset >= end:
+            break
+        block = store.open_block_pieces(library_id, block_id, start - offset, end - offset)
+        offset += block.size
+        sent += block.remaining
+        if block.remaining:
+            yield block
+        else:
+            block.close()
+    if sent != end - start:
+        raise Corrupted(f"file {opened.dirent.id} in library {library_id} is shorter than "
+                        f"its recorded size {file_obj.size}")
+
+
 def clamp(size: int, start: int = 0, end: int | None = None) -> tuple[int, int]:
     """`[start, end)` of a file of `size` bytes, with Python slice rules, clamped to it.
 
@@ -158,10 +185,14 @@ def range_of(store: ObjectStore, opened: files.OpenFile, start: int = 0,
     first, stop = clamp(size, start, end)
     if first == stop:
         return RangedContent(dirent=opened.dirent, size=size, start=first, end=stop,
-                             chunks=iter(()))
+                             chunks=iter(()), pieces=iter(()))
     seek = _seek(store, opened, first)
+    chunks = _stream_range(store, opened, first, stop, seek)
+    pieces: Iterator[bytes | BlockPieces] = chunks
+    if opened.key is None and isinstance(store, PieceReads):
+        pieces = _stream_pieces(store, opened, first, stop, seek)
     return RangedContent(dirent=opened.dirent, size=size, start=first, end=stop,
-                         chunks=_stream_range(store, opened, first, stop, seek))
+                         chunks=chunks, pieces=pieces)
 
 
 def read_range(deps: Deps, actor: User, library_id: str, path: str, *, start: int = 0,

@@ -13,9 +13,9 @@ from sesamedisk.domain.objects import Commit, Dirent, DirObject
 from sesamedisk.domain.records import User
 from sesamedisk.errors import LibraryLocked, ObjectNotFound, PathNotFound
 from sesamedisk.ports.deps import Deps
-from sesamedisk.ports.objects import ObjectKind
 from sesamedisk.services.commits import commit_change
-from sesamedisk.services.files import FileContent
+from sesamedisk.services.downloads import RangedContent, range_of
+from sesamedisk.services.files import OpenFile
 from sesamedisk.services.libraries import get_library, writable_library
 from sesamedisk.services.library_objects import LibraryObjects
 
@@ -92,7 +92,7 @@ def list_dir_at(deps: Deps, actor: User, library_id: str, commit_id: str,
 
 
 def read_file_at(deps: Deps, actor: User, library_id: str, commit_id: str, path: str, *,
-                 file_key: crypto.FileKey | None = None) -> FileContent:
+                 file_key: crypto.FileKey | None = None) -> RangedContent:
     """A file's plaintext as it was in one commit, streamed one block at a time."""
     library = get_library(deps, actor, library_id)
     if library.encrypted and file_key is None:
@@ -103,14 +103,9 @@ def read_file_at(deps: Deps, actor: User, library_id: str, commit_id: str, path:
     dirent = tree.lookup(objects, library_commit(objects, commit_id).root_id, target)
     if dirent is None or dirent.is_dir:
         raise PathNotFound(f"{target} is not a file in that commit")
-    file_obj = objects.load_file(dirent.id)
-
-    def stream() -> Iterator[bytes]:
-        for block_id in file_obj.block_ids:
-            data = deps.objects.get(ObjectKind.BLOCK, library.id, block_id)
-            yield crypto.decrypt_block(key, data) if key else data
-
-    return FileContent(dirent=dirent, size=file_obj.size, chunks=stream())
+    opened = OpenFile(library=library, dirent=dirent, file_obj=objects.load_file(dirent.id),
+                      key=key)
+    return range_of(deps.objects, opened)
 
 
 def _file_at(objects: LibraryObjects, known: dict[str, Dirent | None], commit_id: str,

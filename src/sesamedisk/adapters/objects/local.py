@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from sesamedisk.adapters.objects.block_pieces import OpenedFile, read_whole
 from sesamedisk.adapters.objects.direct_write import DirectWrites
 from sesamedisk.adapters.objects.keys import (
     SCOPE_PATTERN,
@@ -217,6 +218,16 @@ class LocalObjectStore:
 
     def get_stamped(self, kind: ObjectKind, scope: str, object_id: str) -> tuple[bytes, str]:
         """The stored bytes and the stamp of the file read; ObjectNotFound if absent."""
+        opened = self.open_stamped(kind, scope, object_id)
+        try:
+            return read_whole(opened.fd, opened.size), opened.stamp
+        except OSError as exc:
+            raise unavailable(exc, "read", f"{kind}/{scope}/{object_id}") from exc
+        finally:
+            os.close(opened.fd)
+
+    def open_stamped(self, kind: ObjectKind, scope: str, object_id: str) -> OpenedFile:
+        """The stored file opened (caller closes it), its size and stamp; ObjectNotFound."""
         checked = validate_key(kind, scope, object_id)
         what = f"{checked.value}/{scope}/{object_id}"
         try:
@@ -228,19 +239,10 @@ class LocalObjectStore:
             raise unavailable(exc, "read", what) from exc
         try:
             info = os.fstat(fd)
-            chunks = [os.read(fd, info.st_size)]
-            got = len(chunks[0])
-            while got < info.st_size:
-                chunk = os.read(fd, info.st_size - got)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                got += len(chunk)
-            return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), stamp_of(info)
         except OSError as exc:
-            raise unavailable(exc, "read", what) from exc
-        finally:
             os.close(fd)
+            raise unavailable(exc, "read", what) from exc
+        return OpenedFile(fd, info.st_size, stamp_of(info))
 
     def stamp(self, kind: ObjectKind, scope: str, object_id: str) -> str:
         """Device, inode, size and mtime of the stored file; ObjectNotFound if absent."""

@@ -5,15 +5,24 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
+from sesamedisk.adapters.objects.block_pieces import (
+    FilePieces,
+    MemoryPieces,
+    StampedFiles,
+    read_whole,
+)
+from sesamedisk.adapters.objects.local_files import unavailable
 from sesamedisk.domain.codec import decompress, sha1_hex, verify_commit
 from sesamedisk.errors import Corrupted, InvalidRequest
 from sesamedisk.ports.objects import (
+    BlockPieces,
     ObjectKind,
     ObjectStat,
     ObjectStore,
@@ -200,6 +209,7 @@ class VerifyingObjectStore:
     def __init__(self, inner: ObjectStore) -> None:
         self._inner = inner
         self._stamped = inner if isinstance(inner, StampedReads) else None
+        self._files = inner if isinstance(inner, StampedFiles) else None
         self._checked = VerifiedStamps()
 
     def _remember(self, kind: ObjectKind, scope: str, object_id: str) -> None:
@@ -253,6 +263,35 @@ class VerifyingObjectStore:
             raise Corrupted(_mismatch(kind, scope, object_id))
         self._checked.remember(key, stamp)
         return data
+
+    def open_block_pieces(self, scope: str, block_id: str, start: int = 0,
+                          end: int | None = None) -> BlockPieces:
+        """Bytes `[start, end)` of a block, checked as `get` checks them.
+
+        A block checked before whose file is unchanged (same stamp) is read piece by piece
+        from its file later; any other is read and hashed now, whole.
+        """
+        if self._files is None:
+            return MemoryPieces(self.get(ObjectKind.BLOCK, scope, block_id), start, end)
+        key = (ObjectKind.BLOCK, scope, block_id)
+        what = f"{ObjectKind.BLOCK.value}/{scope}/{block_id}"
+        opened = self._files.open_stamped(ObjectKind.BLOCK, scope, block_id)
+        try:
+            if self._checked.matches(key, opened.stamp):
+                return FilePieces(opened, start, end, what)
+            data = read_whole(opened.fd, opened.size)
+        except OSError as exc:
+            os.close(opened.fd)
+            raise unavailable(exc, "read", what) from exc
+        except BaseException:
+            os.close(opened.fd)
+            raise
+        os.close(opened.fd)
+        if sha1_hex(data) != block_id:
+            self._checked.forget(key)
+            raise Corrupted(_mismatch(ObjectKind.BLOCK, scope, block_id))
+        self._checked.remember(key, opened.stamp)
+        return MemoryPieces(data, start, end)
 
     def verify(self, kind: ObjectKind, scope: str, object_id: str) -> None:
         """Re-hash one stored object whatever was checked before (fsck, scrub)."""

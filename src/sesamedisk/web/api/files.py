@@ -146,7 +146,7 @@ def _download(request: Request, content: downloads.RangedContent,
         status, length = 206, content.length
         headers["content-range"] = f"bytes {content.start}-{content.end - 1}/{content.size}"
     headers["content-length"] = str(length)
-    return streamed(request, content.chunks, status_code=status, media_type=media_type,
+    return streamed(request, content.pieces, status_code=status, media_type=media_type,
                     headers=headers)
 
 
@@ -186,7 +186,8 @@ async def get_file(request: Request) -> Response:
     if request.method == "HEAD":  # the span only: no block is looked at
         start, end = downloads.clamp(opened.file_obj.size, *bounds)
         content = downloads.RangedContent(dirent=opened.dirent, size=opened.file_obj.size,
-                                          start=start, end=end, chunks=iter(()))
+                                          start=start, end=end, chunks=iter(()),
+                                          pieces=iter(()))
     else:
         content = await run_in_threadpool(downloads.range_of, deps.objects, opened, *bounds)
     return _download(request, content, key, ranged=wanted is not None)

@@ -79,7 +79,7 @@ async def commit_file(request: Request) -> Response:
         lambda: history.read_file_at(deps_of(request), user, library_id,
                                      request.path_params["commit_id"], required_path(request),
                                      file_key=key))
-    return streamed(request, content.chunks, headers={
+    return streamed(request, content.pieces, headers={
         "content-length": str(content.size),
         "content-disposition": content_disposition(content.dirent.name)})
 

@@ -25,10 +25,10 @@ from starlette.routing import BaseRoute, Route
 
 from sesamedisk.domain.access import library_permission
 from sesamedisk.ports.deps import Deps
-from sesamedisk.ports.objects import ObjectKind
+from sesamedisk.ports.objects import ObjectKind, PieceReads
 from sesamedisk.services import client_reads, libraries, sync
 from sesamedisk.web.requests import deps_of
-from sesamedisk.web.responses import streamed
+from sesamedisk.web.responses import Chunk, OneBlock, streamed
 from sesamedisk.web.seafhttp.routes import repo_token
 
 READ_BYTES = 1024 * 1024
@@ -40,9 +40,15 @@ async def _session(request: Request, library_id: str) -> sync.SyncSession:
                                    repo_token(request, authorization=True), library_id)
 
 
-def _open_block(deps: Deps, grant: client_reads.BlockGrant) -> tuple[int, Iterator[bytes]]:
-    """The block's stored size and its bytes, read (and checked) while they are sent."""
+def _open_block(deps: Deps, grant: client_reads.BlockGrant) -> tuple[int, Iterator[Chunk]]:
+    """The block's stored size and its bytes, read (and checked) while they are sent.
+
+    A store that hands out block pieces answers both with one lookup.
+    """
     store = deps.objects
+    if isinstance(store, PieceReads):
+        block = store.open_block_pieces(grant.library_id, grant.block_id)
+        return block.size, OneBlock(block)
     size = store.size(ObjectKind.BLOCK, grant.library_id, grant.block_id)
     stream = store.open_read(ObjectKind.BLOCK, grant.library_id, grant.block_id)
 

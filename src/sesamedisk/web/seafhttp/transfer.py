@@ -83,12 +83,12 @@ async def download(request: Request) -> Response:
     headers = {"content-disposition": content_disposition(content.dirent.name),
                "accept-ranges": "bytes", "content-length": str(content.length)}
     if span is None:
-        return streamed(request, content.chunks, headers=headers)
+        return streamed(request, content.pieces, headers=headers)
     if content.length == 0:
         return PlainTextResponse("range not satisfiable", status_code=416,
                                  headers={"content-range": f"bytes */{content.size}"})
     headers["content-range"] = f"bytes {content.start}-{content.end - 1}/{content.size}"
-    return streamed(request, content.chunks, status_code=206, headers=headers)
+    return streamed(request, content.pieces, status_code=206, headers=headers)
 
 
 class _Form:
