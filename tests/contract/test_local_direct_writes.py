@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import os
 import subprocess
 from collections.abc import Callable
@@ -21,19 +20,17 @@ from sesamedisk.adapters.objects.direct_write import (
     STAGING_BYTES,
     DirectWrites,
 )
-from sesamedisk.adapters.objects.local import TEMP_PREFIX, LocalObjectStore
+from sesamedisk.adapters.objects.local import LocalObjectStore
 from sesamedisk.errors import Unavailable
-from sesamedisk.ports.objects import ObjectKind
+from tests.contract.local_support import BLOCK, SCOPE, sha1, temp_files
 
-SCOPE = "6f0c2b1e-8d4a-4c3b-9e2f-1a5b7c9d0e3f"
-BLOCK = ObjectKind.BLOCK
 SIZES = [0, 1, ALIGNMENT - 1, ALIGNMENT, ALIGNMENT + 1, DIRECT_MIN_BYTES - 1, DIRECT_MIN_BYTES,
          DIRECT_MIN_BYTES + 1, STAGING_BYTES - 1, STAGING_BYTES, STAGING_BYTES + 1,
          2 * STAGING_BYTES + ALIGNMENT + 17]
 
 
 def _put(store: LocalObjectStore, data: bytes) -> Path:
-    object_id = hashlib.sha1(data).hexdigest()
+    object_id = sha1(data)
     store.put(BLOCK, SCOPE, object_id, data)
     return store.root / SCOPE / BLOCK.value / object_id[:2] / object_id[2:]
 
@@ -45,19 +42,15 @@ def _cached_bytes(path: Path) -> int:
     return int(out.strip())
 
 
-def _temp_files(root: Path) -> list[Path]:
-    return [p for p in root.rglob(f"{TEMP_PREFIX}*") if p.is_file()]
-
-
 @pytest.mark.parametrize("size", SIZES)
 def test_objects_of_every_size_read_back_exactly(tmp_path: Path, size: int) -> None:
     store = LocalObjectStore(tmp_path / "objects")
     data = os.urandom(size)
     path = _put(store, data)
     assert path.stat().st_size == size
-    assert store.get(BLOCK, SCOPE, hashlib.sha1(data).hexdigest()) == data
+    assert store.get(BLOCK, SCOPE, sha1(data)) == data
     assert store.direct_writes
-    assert _temp_files(store.root) == []
+    assert temp_files(store.root) == []
 
 
 def test_large_objects_bypass_the_page_cache(tmp_path: Path) -> None:
@@ -90,7 +83,7 @@ def test_a_file_system_refusing_o_direct_gets_buffered_writes(
     assert not store.direct_writes
     assert path.read_bytes() == data
     assert _put(store, data[:-1]).read_bytes() == data[:-1]
-    assert _temp_files(store.root) == []
+    assert temp_files(store.root) == []
 
 
 Write = Callable[[int, memoryview], int]
@@ -148,8 +141,8 @@ def test_a_full_disk_is_reported_and_leaves_no_temp_file(
     with pytest.raises(Unavailable, match="storage is full"):
         _put(store, data)
     assert store.direct_writes, "a full disk is not a refusal of O_DIRECT"
-    assert _temp_files(store.root) == []
-    assert not store.exists(BLOCK, SCOPE, hashlib.sha1(data).hexdigest())
+    assert temp_files(store.root) == []
+    assert not store.exists(BLOCK, SCOPE, sha1(data))
 
 
 def test_staging_buffers_are_reused_and_the_idle_pool_is_bounded() -> None:

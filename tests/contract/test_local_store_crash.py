@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import signal
 import subprocess
@@ -21,18 +20,9 @@ from sesamedisk.adapters.objects.direct_write import STAGING_BYTES
 from sesamedisk.adapters.objects.local import TEMP_PREFIX, LocalObjectStore
 from sesamedisk.errors import InvalidRequest, ObjectNotFound, Unavailable
 from sesamedisk.ports.objects import ObjectKind
+from tests.contract.local_support import BLOCK, SCOPE, sha1, temp_files
 
-SCOPE = "6f0c2b1e-8d4a-4c3b-9e2f-1a5b7c9d0e3f"
 SRC_DIR = str(Path(sesamedisk.__file__).resolve().parents[1])
-BLOCK = ObjectKind.BLOCK
-
-
-def sha1(data: bytes) -> str:
-    return hashlib.sha1(data).hexdigest()
-
-
-def temp_files(root: Path) -> list[Path]:
-    return [p for p in root.rglob(f"{TEMP_PREFIX}*") if p.is_file()]
 
 
 def all_files(root: Path) -> list[Path]:
