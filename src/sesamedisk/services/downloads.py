@@ -123,6 +123,12 @@ def _seek(store: ObjectStore, opened: files.OpenFile, start: int) -> tuple[int, 
     return index, offsets[index]
 
 
+def _shorter_than_recorded(opened: files.OpenFile) -> Corrupted:
+    """The error for a file whose blocks end before its recorded size."""
+    return Corrupted(f"file {opened.dirent.id} in library {opened.library.id} is shorter "
+                     f"than its recorded size {opened.file_obj.size}")
+
+
 def _stream_range(store: ObjectStore, opened: files.OpenFile, start: int, end: int,
                   seek: tuple[int, int]) -> Iterator[bytes]:
     """The plaintext of `[start, end)`, reading blocks from the `seek` position on."""
@@ -140,8 +146,7 @@ def _stream_range(store: ObjectStore, opened: files.OpenFile, start: int, end: i
             sent += high - low
         offset += len(plain)
     if sent != end - start:
-        raise Corrupted(f"file {opened.dirent.id} in library {library_id} is shorter than "
-                        f"its recorded size {file_obj.size}")
+        raise _shorter_than_recorded(opened)
 
 
 def _stream_pieces(store: PieceReads, opened: files.OpenFile, start: int, end: int,
@@ -161,8 +166,7 @@ def _stream_pieces(store: PieceReads, opened: files.OpenFile, start: int, end: i
         else:
             block.close()
     if sent != end - start:
-        raise Corrupted(f"file {opened.dirent.id} in library {library_id} is shorter than "
-                        f"its recorded size {file_obj.size}")
+        raise _shorter_than_recorded(opened)
 
 
 def clamp(size: int, start: int = 0, end: int | None = None) -> tuple[int, int]:

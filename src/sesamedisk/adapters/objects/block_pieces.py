@@ -51,6 +51,16 @@ def read_whole(fd: int, size: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+def read_and_close(opened: OpenedFile, what: str) -> bytes:
+    """The opened file's bytes (`read_whole`), its descriptor closed; Unavailable on errors."""
+    try:
+        return read_whole(opened.fd, opened.size)
+    except OSError as exc:
+        raise unavailable(exc, "read", what) from exc
+    finally:
+        os.close(opened.fd)
+
+
 def _window(size: int, start: int, end: int | None) -> tuple[int, int]:
     """`[start, end)` clamped to a block of `size` bytes (never inverted)."""
     stop = size if end is None else min(max(end, 0), size)

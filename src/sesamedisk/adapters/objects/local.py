@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from sesamedisk.adapters.objects.block_pieces import OpenedFile, read_whole
+from sesamedisk.adapters.objects.block_pieces import OpenedFile, read_and_close
 from sesamedisk.adapters.objects.direct_write import DirectWrites
 from sesamedisk.adapters.objects.keys import (
     SCOPE_PATTERN,
@@ -219,12 +219,7 @@ class LocalObjectStore:
     def get_stamped(self, kind: ObjectKind, scope: str, object_id: str) -> tuple[bytes, str]:
         """The stored bytes and the stamp of the file read; ObjectNotFound if absent."""
         opened = self.open_stamped(kind, scope, object_id)
-        try:
-            return read_whole(opened.fd, opened.size), opened.stamp
-        except OSError as exc:
-            raise unavailable(exc, "read", f"{kind}/{scope}/{object_id}") from exc
-        finally:
-            os.close(opened.fd)
+        return read_and_close(opened, f"{kind}/{scope}/{object_id}"), opened.stamp
 
     def open_stamped(self, kind: ObjectKind, scope: str, object_id: str) -> OpenedFile:
         """The stored file opened (caller closes it), its size and stamp; ObjectNotFound."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import os
 import struct
 import threading
 from collections import OrderedDict
@@ -16,9 +15,8 @@ from sesamedisk.adapters.objects.block_pieces import (
     FilePieces,
     MemoryPieces,
     StampedFiles,
-    read_whole,
+    read_and_close,
 )
-from sesamedisk.adapters.objects.local_files import unavailable
 from sesamedisk.domain.codec import decompress, sha1_hex, verify_commit
 from sesamedisk.errors import Corrupted, InvalidRequest
 from sesamedisk.ports.objects import (
@@ -256,13 +254,17 @@ class VerifyingObjectStore:
             return data
         key = (_kind(kind), scope, object_id)
         data, stamp = self._stamped.get_stamped(kind, scope, object_id)
-        if self._checked.matches(key, stamp):
-            return data
+        if not self._checked.matches(key, stamp):
+            self._check_and_remember(key, data, stamp)
+        return data
+
+    def _check_and_remember(self, key: _Key, data: bytes, stamp: str) -> None:
+        """Corrupted unless `data` is the object `key`; else remember `stamp` as checked."""
+        kind, scope, object_id = key
         if not content_matches(kind, object_id, data):
             self._checked.forget(key)
             raise Corrupted(_mismatch(kind, scope, object_id))
         self._checked.remember(key, stamp)
-        return data
 
     def open_block_pieces(self, scope: str, block_id: str, start: int = 0,
                           end: int | None = None) -> BlockPieces:
@@ -276,21 +278,10 @@ class VerifyingObjectStore:
         key = (ObjectKind.BLOCK, scope, block_id)
         what = f"{ObjectKind.BLOCK.value}/{scope}/{block_id}"
         opened = self._files.open_stamped(ObjectKind.BLOCK, scope, block_id)
-        try:
-            if self._checked.matches(key, opened.stamp):
-                return FilePieces(opened, start, end, what)
-            data = read_whole(opened.fd, opened.size)
-        except OSError as exc:
-            os.close(opened.fd)
-            raise unavailable(exc, "read", what) from exc
-        except BaseException:
-            os.close(opened.fd)
-            raise
-        os.close(opened.fd)
-        if sha1_hex(data) != block_id:
-            self._checked.forget(key)
-            raise Corrupted(_mismatch(ObjectKind.BLOCK, scope, block_id))
-        self._checked.remember(key, opened.stamp)
+        if self._checked.matches(key, opened.stamp):
+            return FilePieces(opened, start, end, what)
+        data = read_and_close(opened, what)
+        self._check_and_remember(key, data, opened.stamp)
         return MemoryPieces(data, start, end)
 
     def verify(self, kind: ObjectKind, scope: str, object_id: str) -> None:
